@@ -1,0 +1,1 @@
+"""Activities: one module per external dependency."""

@@ -1,0 +1,137 @@
+"""Dify chatflows: read the contract PDF and draft the ERP order payload."""
+
+import json
+import re
+from typing import Any
+
+import httpx
+from langchain_core.exceptions import OutputParserException
+from langchain_core.utils.json import parse_json_markdown
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.http import raise_for_status
+from models.results import (
+    ContractInput,
+    ContractItem,
+    ContractMeta,
+    ContractResult,
+    OrderPayload,
+    OrderPayloadInput,
+    OrderPayloadResult,
+)
+from settings import Settings
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+def extract_json(answer: str) -> dict[str, Any]:
+    """The JSON object in an LLM answer, tolerating think tags, fences and surrounding prose."""
+    text = _THINK.sub("", answer).replace("</think>", "").strip()
+    start, end = text.find("{"), text.rfind("}")
+    candidates = [text] + ([text[start : end + 1]] if 0 <= start < end else [])
+    for candidate in candidates:
+        try:
+            value = parse_json_markdown(candidate)
+        except (OutputParserException, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    raise ValueError(f"no JSON object in answer: {answer[:200]!r}")
+
+
+def answer_from_sse(body: str) -> str:
+    """Concatenate the answer chunks of a streamed chatflow answer (Dify 1.13 ignored blocking)."""
+    parts: list[str] = []
+    for line in body.splitlines():
+        if not line.startswith("data:"):
+            continue
+        event = json.loads(line[5:].strip() or "{}")
+        if event.get("event") == "error":
+            raise ApplicationError(f"Dify stream error: {event.get('message')}", type="DifyError")
+        if event.get("event") in {"message", "agent_message"}:
+            parts.append(str(event.get("answer", "")))
+    return "".join(parts)
+
+
+class DifyActivities:
+    """Calls the two Dify apps over `/v1/chat-messages` in blocking mode."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+        self._http = http
+        self._settings = settings
+
+    async def _ask(self, app_key: str, inputs: dict[str, Any], file_url: str) -> dict[str, Any]:
+        file = {"type": "document", "transfer_method": "remote_url", "url": file_url}
+        body = {
+            "inputs": {**inputs, "contract_file": file},
+            "query": "识别合同并输出 JSON",
+            "response_mode": "blocking",
+            "conversation_id": "",
+            "user": self._settings.dify_user,
+            "files": [file],
+            "auto_generate_name": False,
+        }
+        response = await self._http.post(
+            f"{self._settings.dify_base_url.rstrip('/')}/v1/chat-messages",
+            json=body,
+            headers={"Authorization": f"Bearer {app_key}"},
+            timeout=self._settings.dify_timeout.total_seconds(),
+        )
+        raise_for_status(response, "DifyClientError")
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            answer = answer_from_sse(response.text)
+        else:
+            answer = str(response.json().get("answer", ""))
+        try:
+            return extract_json(answer)
+        except ValueError as error:
+            raise ApplicationError(str(error), type="DifyBadAnswer") from error
+
+    @activity.defn
+    async def call_dify_contract(self, input: ContractInput) -> ContractResult:
+        """Let the contract app read the PDF into a contract header and lines."""
+        inputs = {"customer_id": input.customer_id, "customer_num": input.customer_num}
+        data = await self._ask(self._settings.dify_contract_app_key, inputs, input.file_url)
+        if not data.get("ok"):
+            return ContractResult(
+                ok=False, reason=str(data.get("reason") or "contract not readable")
+            )
+        try:
+            meta = ContractMeta.model_validate(data.get("contract_meta") or {})
+            items = [ContractItem.model_validate(i) for i in data.get("items") or []]
+        except ValidationError as error:
+            raise ApplicationError(
+                f"contract answer invalid: {error}", type="DifyBadAnswer"
+            ) from error
+        if not items:
+            return ContractResult(
+                ok=False, reason="the contract has no line items", contract_meta=meta
+            )
+        warnings = [str(w) for w in data.get("warnings") or []]
+        return ContractResult(ok=True, contract_meta=meta, items=items, warnings=warnings)
+
+    @activity.defn
+    async def call_dify_order_payload(self, input: OrderPayloadInput) -> OrderPayloadResult:
+        """Let the order app turn the contract into an ERP order payload (or block it)."""
+        inputs = {
+            "customer": json.dumps(input.customer, ensure_ascii=False),
+            "contact": json.dumps(input.contact, ensure_ascii=False),
+            "contract_meta": input.contract_meta.model_dump_json(),
+            "contract_items": json.dumps(
+                [i.model_dump(mode="json") for i in input.items], ensure_ascii=False
+            ),
+            "file_url": input.file_url,
+            "message_id": input.message_id,
+        }
+        data = await self._ask(self._settings.dify_order_app_key, inputs, input.file_url)
+        if not data.get("ok"):
+            return OrderPayloadResult(ok=False, reason=str(data.get("reason") or "blocked"))
+        try:
+            payload = OrderPayload.model_validate(data.get("order_payload") or {})
+        except ValidationError as error:
+            raise ApplicationError(
+                f"order payload invalid: {error}", type="DifyBadAnswer"
+            ) from error
+        return OrderPayloadResult(ok=True, order_payload=payload)

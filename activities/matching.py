@@ -1,0 +1,166 @@
+"""Deciding what an email is: the contract signal, and the fuzzy customer match of its PDF."""
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rapidfuzz import fuzz, process
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.masterdata import Customer
+from models.results import ContractSignal, CustomerMatch, MatchCustomerInput, SignalInput
+from models.runs import Candidate, ErrorCode
+from settings import Settings
+
+if TYPE_CHECKING:
+    from activities.masterdata import MasterdataCache
+
+TOP_CANDIDATES = 3
+_CN_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "集团", "公司")
+_EN_SUFFIXES = re.compile(
+    r"\b(co|ltd|limited|inc|incorporated|corp|corporation|company|llc|gmbh|group)\b\.?"
+)
+_FILE_NOISE = re.compile(
+    r"(\.pdf$)|(\d{4}[-_.年]?\d{1,2}[-_.月]?\d{1,2}日?)"
+    r"|(采购合同|销售合同|合同|contract|purchase order)"
+    r"|(\b[vV]\d+(\.\d+)*\b)|(终版|最终版|定稿|副本|final|copy|draft)",
+    re.IGNORECASE,
+)
+_BRACKETS = re.compile(r"[()\[\]{}<>【】「」『』〔〕]")
+_SEPARATORS = re.compile(r"[\s_\-+.,;:/\\|#]+")
+
+
+def normalise_name(name: str) -> str:
+    """Company name in a comparable form: half-width, lower case, no brackets or legal suffixes."""
+    text = unicodedata.normalize("NFKC", name).lower()
+    text = _BRACKETS.sub(" ", text)
+    text = _EN_SUFFIXES.sub(" ", text)
+    for suffix in _CN_SUFFIXES:
+        text = text.replace(suffix, " ")
+    return _SEPARATORS.sub(" ", text).strip()
+
+
+def normalise_filename(filename: str) -> str:
+    """A PDF file name reduced to the part that names the customer."""
+    text = unicodedata.normalize("NFKC", filename).strip()
+    text = _FILE_NOISE.sub(" ", text)
+    return normalise_name(text)
+
+
+class CustomerIndex:
+    """Normalised names, aliases and customer numbers of one masterdata version."""
+
+    def __init__(self, customers: Iterable[Customer]) -> None:
+        self._customers: dict[str, Customer] = {}
+        self._keys: list[str] = []
+        self._owners: list[str] = []
+        self._by_number: dict[str, str] = {}
+        for customer in customers:
+            self._customers[customer.customer_id] = customer
+            if customer.customer_num:
+                self._by_number[customer.customer_num.lower()] = customer.customer_id
+            for key in {normalise_name(n) for n in [customer.name, *customer.aliases]}:
+                if key:
+                    self._keys.append(key)
+                    self._owners.append(customer.customer_id)
+
+    def customer(self, customer_id: str) -> Customer | None:
+        return self._customers.get(customer_id)
+
+    def match(self, filename: str, limit: int = TOP_CANDIDATES) -> list[Candidate]:
+        """The best customers for a file name, best first, scores 0-100."""
+        best: dict[str, float] = {}
+        raw = unicodedata.normalize("NFKC", filename).lower()
+        for number, customer_id in self._by_number.items():
+            if re.search(rf"(?<![0-9a-z]){re.escape(number)}(?![0-9a-z])", raw):
+                best[customer_id] = 100.0
+        query = normalise_filename(filename)
+        if query:
+            hits = process.extract(query, self._keys, scorer=fuzz.WRatio, limit=limit * 4)
+            for _key, score, position in hits:
+                owner = self._owners[position]
+                best[owner] = max(best.get(owner, 0.0), float(score))
+        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [self._candidate(customer_id, score) for customer_id, score in ranked]
+
+    def _candidate(self, customer_id: str, score: float) -> Candidate:
+        customer = self._customers[customer_id]
+        return Candidate(
+            customer_id=customer_id,
+            customer_num=customer.customer_num,
+            name=customer.name,
+            score=round(score, 1),
+        )
+
+
+class MatchingActivities:
+    """The cheap deciding steps; run as local activities."""
+
+    def __init__(self, cache: "MasterdataCache", settings: Settings) -> None:
+        self._cache = cache
+        self._settings = settings
+        self._keywords = [unicodedata.normalize("NFKC", k) for k in settings.contract_keywords]
+
+    @activity.defn
+    def detect_contract_signal(self, input: SignalInput) -> ContractSignal:
+        """A contract email names a contract keyword and carries a real PDF."""
+        text = unicodedata.normalize("NFKC", f"{input.subject}\n{input.body_text}")
+        keyword = next((k for k in self._keywords if k and k in text), "")
+        if not keyword:
+            return ContractSignal(is_contract=False, reason=ErrorCode.NOT_CONTRACT_MAIL)
+        if input.pdf is None:
+            return ContractSignal(
+                is_contract=False, reason=ErrorCode.PDF_NOT_FOUND, keyword=keyword
+            )
+        return ContractSignal(is_contract=True, keyword=keyword)
+
+    @activity.defn
+    def match_customer(self, input: MatchCustomerInput) -> CustomerMatch:
+        """Fuzzy-match the PDF name to a customer and check it against the contact's customer."""
+        index = self._cache.get().index
+        if input.chosen_customer_id is not None:
+            return self._chosen(index, input.chosen_customer_id)
+        candidates = index.match(input.filename)
+        timeout = self._settings.review_timeout.total_seconds()
+        if not candidates:
+            return CustomerMatch(
+                customer_id=None,
+                needs_review=True,
+                reason=ErrorCode.CUSTOMER_MATCH_LOW_SCORE,
+                review_timeout_seconds=timeout,
+            )
+        best = candidates[0]
+        reason = None
+        if best.score < self._settings.customer_match_threshold:
+            reason = ErrorCode.CUSTOMER_MATCH_LOW_SCORE
+        elif best.customer_id != input.contact_customer_id:
+            reason = ErrorCode.CUSTOMER_CONTACT_MISMATCH
+        return CustomerMatch(
+            customer_id=best.customer_id,
+            customer_num=best.customer_num,
+            customer_name=best.name,
+            score=best.score,
+            candidates=candidates,
+            needs_review=reason is not None,
+            reason=reason,
+            review_timeout_seconds=timeout,
+        )
+
+    @staticmethod
+    def _chosen(index: CustomerIndex, customer_id: str) -> CustomerMatch:
+        """The customer a reviewer named, resolved against the current masterdata."""
+        customer = index.customer(customer_id)
+        if customer is None:
+            raise ApplicationError(
+                f"customer {customer_id!r} does not exist",
+                type="UnknownCustomer",
+                non_retryable=True,
+            )
+        return CustomerMatch(
+            customer_id=customer.customer_id,
+            customer_num=customer.customer_num,
+            customer_name=customer.name,
+            score=100.0,
+        )

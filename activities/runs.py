@@ -1,0 +1,54 @@
+"""Run bookkeeping in the database: the idempotency check and the final record."""
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+
+from models.masterdata import utcnow
+from models.results import FinalizeInput, IdempotencyInput, IdempotencyResult
+from models.runs import IdempotencyRecord, OrchestratorRunResult, RunRecord, RunStatus
+
+
+class RunActivities:
+    """Reads and writes run records; every write is an upsert, so retries are harmless."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    def check_idempotency(self, input: IdempotencyInput) -> IdempotencyResult:
+        """Return the stored result when this email and PDF already produced an order."""
+        with Session(self._engine) as session:
+            record = session.get(IdempotencyRecord, input.key)
+            if record is None:
+                return IdempotencyResult()
+            return IdempotencyResult(stored=OrchestratorRunResult.model_validate(record.result))
+
+    @activity.defn
+    def finalize(self, input: FinalizeInput) -> None:
+        """Store the run's outcome; a SUCCESS also becomes the idempotency record."""
+        result = input.result
+        data = result.model_dump(mode="json")
+        with Session(self._engine) as session:
+            run = session.get(RunRecord, result.workflow_id) or RunRecord(
+                workflow_id=result.workflow_id
+            )
+            run.run_id = result.run_id
+            run.message_id = result.message_id
+            run.status = result.status
+            run.customer_id = result.customer_id
+            run.sales_order_no = result.sales_order_no
+            run.result = data
+            run.updated_at = utcnow()
+            session.add(run)
+            is_new_order = result.status == RunStatus.SUCCESS and result.sales_order_no
+            if is_new_order and session.get(IdempotencyRecord, result.idempotency_key) is None:
+                session.add(
+                    IdempotencyRecord(
+                        key=result.idempotency_key,
+                        workflow_id=result.workflow_id,
+                        sales_order_no=result.sales_order_no or "",
+                        result=data,
+                    )
+                )
+            session.commit()

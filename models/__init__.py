@@ -1,0 +1,1 @@
+"""Contracts (pydantic) and tables (SQLModel) of MCS."""

@@ -1,0 +1,84 @@
+"""The email contract: what every intake channel hands to the sales-email workflow."""
+
+import hashlib
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PDF_CONTENT_TYPE = "application/pdf"
+
+
+class EmailAttachment(BaseModel):
+    """One attachment; inside the workflow only the reference fields are set (claim check)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attachment_id: str = ""
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = Field(default=0, ge=0)
+    sha256: str = ""
+    bytes_b64: str | None = None
+    url: str | None = None
+
+    @property
+    def is_pdf(self) -> bool:
+        """True when the attachment was typed as a PDF (by its bytes at intake)."""
+        return self.content_type == PDF_CONTENT_TYPE
+
+
+class EmailEvent(BaseModel):
+    """An inbound email as MCS sees it, whatever channel brought it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    provider: str = "api"
+    account: str = ""
+    folder: str = ""
+    uid: str = ""
+    message_id: str = ""
+    from_: str = Field(default="", alias="from")
+    from_email: str
+    to: list[str] = []
+    cc: list[str] = []
+    subject: str = ""
+    body_text: str = ""
+    body_html: str = ""
+    received_at: datetime | None = None
+    attachments: list[EmailAttachment] = []
+
+    @field_validator("from_email")
+    @classmethod
+    def _normalise_email(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @property
+    def pdf(self) -> EmailAttachment | None:
+        """The first PDF attachment, the contract candidate."""
+        return next((a for a in self.attachments if a.is_pdf), None)
+
+    def without_bytes(self) -> "EmailEvent":
+        """A copy that carries attachments by reference only."""
+        refs = [a.model_copy(update={"bytes_b64": None, "url": None}) for a in self.attachments]
+        return self.model_copy(update={"attachments": refs})
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """Hex sha256 of bytes or of a UTF-8 string."""
+    raw = data.encode() if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()
+
+
+def normalise_message_id(message_id: str) -> str:
+    """Message-IDs compare without angle brackets, blanks or case."""
+    return message_id.strip().strip("<>").strip().lower()
+
+
+def workflow_id_for(message_id: str) -> str:
+    """The deterministic workflow id of an email (DESIGN: sales-email- + 32 hex chars)."""
+    return "sales-email-" + sha256_hex(normalise_message_id(message_id))[:32]
+
+
+def idempotency_key(message_id: str, pdf_sha256: str) -> str:
+    """sha256(message_id | pdf sha256): the key of one order, also sent to the ERP."""
+    return sha256_hex(f"{normalise_message_id(message_id)}|{pdf_sha256}")

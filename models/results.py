@@ -1,0 +1,198 @@
+"""One input and one result type per workflow step (all small: no bytes, no whole masterdata)."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from models.email import EmailAttachment
+from models.runs import Candidate, ErrorCode, OrchestratorRunResult
+
+
+class ContractMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    contract_no: str = ""
+    customer_name: str = ""
+    sign_date: str = ""
+    currency: str = ""
+    total_amount: Decimal | None = None
+
+
+class ContractItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    product_code: str = ""
+    product_name: str = ""
+    quantity: Decimal = Decimal(0)
+    unit: str = ""
+    unit_price: Decimal | None = None
+    amount: Decimal | None = None
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    product_code: str
+    quantity: Decimal
+    unit: str = ""
+    unit_price: Decimal | None = None
+
+
+class OrderPayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    customer_id: str
+    customer_num: str = ""
+    contact_id: str = ""
+    contract_no: str = ""
+    currency: str = ""
+    lines: list[OrderLine]
+    remark: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdempotencyInput:
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdempotencyResult:
+    stored: OrchestratorRunResult | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MasterdataInfo:
+    version: int
+    checksum: str
+    customers: int
+    contacts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatchContactInput:
+    from_email: str
+    version: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactMatch:
+    contact_id: str | None = None
+    customer_id: str = ""
+    name: str = ""
+    email: str = ""
+    sales_email: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalInput:
+    subject: str
+    body_text: str
+    pdf: EmailAttachment | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractSignal:
+    is_contract: bool
+    reason: ErrorCode | None = None
+    keyword: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatchCustomerInput:
+    filename: str
+    contact_customer_id: str
+    version: int
+    chosen_customer_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerMatch:
+    customer_id: str | None
+    customer_num: str = ""
+    customer_name: str = ""
+    score: float = 0.0
+    candidates: list[Candidate] = field(default_factory=list)
+    needs_review: bool = False
+    reason: ErrorCode | None = None
+    review_timeout_seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadInput:
+    sha256: str
+    filename: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadResult:
+    file_id: str
+    file_url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractInput:
+    file_url: str
+    filename: str
+    customer_id: str
+    customer_num: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractResult:
+    ok: bool
+    reason: str = ""
+    contract_meta: ContractMeta | None = None
+    items: list[ContractItem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPayloadInput:
+    customer: dict[str, str]
+    contact: dict[str, str]
+    contract_meta: ContractMeta
+    items: list[ContractItem]
+    file_url: str
+    message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPayloadResult:
+    ok: bool
+    reason: str = ""
+    order_payload: OrderPayload | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErpInput:
+    order_payload: OrderPayload
+    message_id: str
+    workflow_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErpResult:
+    sales_order_no: str
+    order_url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifyInput:
+    kind: str
+    to: list[str]
+    workflow_id: str
+    include_reviewers: bool = False
+    context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifyResult:
+    message_id: str
+    recipients: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalizeInput:
+    result: OrchestratorRunResult

@@ -1,0 +1,151 @@
+"""Runs: statuses, error codes, the run result, the review contract and their tables."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from models.masterdata import utcnow
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    MANUAL_REVIEW = "MANUAL_REVIEW"
+    SUCCESS = "SUCCESS"
+    IGNORED = "IGNORED"
+    UNKNOWN_CONTACT = "UNKNOWN_CONTACT"
+    REJECTED = "REJECTED"
+    REVIEW_EXPIRED = "REVIEW_EXPIRED"
+    CONTRACT_PARSE_FAILED = "CONTRACT_PARSE_FAILED"
+    ORDER_PAYLOAD_BLOCKED = "ORDER_PAYLOAD_BLOCKED"
+    ERP_ORDER_FAILED = "ERP_ORDER_FAILED"
+    FAILED = "FAILED"
+
+
+class ErrorCode(StrEnum):
+    MASTERDATA_INVALID = "MASTERDATA_INVALID"
+    CONTACT_NOT_FOUND = "CONTACT_NOT_FOUND"
+    NOT_CONTRACT_MAIL = "NOT_CONTRACT_MAIL"
+    PDF_NOT_FOUND = "PDF_NOT_FOUND"
+    CUSTOMER_MATCH_LOW_SCORE = "CUSTOMER_MATCH_LOW_SCORE"
+    CUSTOMER_CONTACT_MISMATCH = "CUSTOMER_CONTACT_MISMATCH"
+    FILE_UPLOAD_FAILED = "FILE_UPLOAD_FAILED"
+    DIFY_CONTRACT_FAILED = "DIFY_CONTRACT_FAILED"
+    DIFY_ORDER_PAYLOAD_BLOCKED = "DIFY_ORDER_PAYLOAD_BLOCKED"
+    ERP_CREATE_FAILED = "ERP_CREATE_FAILED"
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+    step: str = ""
+
+
+class Candidate(BaseModel):
+    customer_id: str
+    customer_num: str = ""
+    name: str
+    score: float
+
+
+class ReviewInfo(BaseModel):
+    """What a reviewer needs to decide: why, the candidates, and the contact's own customer."""
+
+    reason: str
+    candidates: list[Candidate] = []
+    contact_customer_id: str = ""
+    deadline: datetime | None = None
+    decision: "ReviewDecision | None" = None
+
+
+class ReviewDecision(BaseModel):
+    """A reviewer's decision, sent by the `review` update or the `review_decision` signal."""
+
+    decision: Literal["approve", "reject"]
+    customer_id: str | None = None
+    reviewer: str = Field(min_length=1)
+    comment: str | None = None
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("reviewer must not be blank")
+        return value.strip()
+
+
+class OrchestratorRunResult(BaseModel):
+    """The state and outcome of one sales-email run (the `status` query and the run API)."""
+
+    workflow_id: str
+    run_id: str = ""
+    message_id: str = ""
+    status: RunStatus = RunStatus.RUNNING
+    step: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    idempotency_key: str = ""
+    customer_id: str | None = None
+    contact_id: str | None = None
+    file_url: str | None = None
+    sales_order_no: str | None = None
+    order_url: str | None = None
+    warnings: list[str] = []
+    errors: list[RunError] = []
+    review: ReviewInfo | None = None
+
+
+class SubmitAnswer(BaseModel):
+    """The answer to an email submission."""
+
+    workflow_id: str
+    run_id: str
+    status: RunStatus
+    duplicate: bool
+
+
+class RunRecord(SQLModel, table=True):
+    """The last known result of each run, written by `finalize`."""
+
+    __tablename__ = "runs"
+
+    workflow_id: str = SQLField(primary_key=True)
+    run_id: str = ""
+    message_id: str = SQLField(default="", index=True)
+    status: str = SQLField(default=RunStatus.RUNNING, index=True)
+    customer_id: str | None = SQLField(default=None, index=True)
+    sales_order_no: str | None = None
+    result: dict[str, object] = SQLField(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A successful order per idempotency key: a repeated email short-circuits to it."""
+
+    __tablename__ = "idempotency_records"
+
+    key: str = SQLField(primary_key=True)
+    workflow_id: str
+    sales_order_no: str
+    result: dict[str, object] = SQLField(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """One executed step attempt: who, what, how long, how it ended."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    workflow_id: str = SQLField(index=True)
+    run_id: str = ""
+    step: str
+    attempt: int = 1
+    outcome: str
+    duration_ms: float = 0.0
+    detail: str = ""
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -1,0 +1,82 @@
+"""The one settings class of MCS; every MCS_* environment variable is read here."""
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings read from MCS_* environment variables (and an optional .env file)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "sales-email"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    api_keys: Annotated[list[str], NoDecode] = ["mcs-dev-key"]
+    public_base_url: str = ""
+    file_url_secret: str = "mcs-dev-file-secret"
+    file_url_ttl: timedelta = timedelta(hours=6)
+
+    dify_base_url: str = ""
+    dify_contract_app_key: str = "app-contract-dev"
+    dify_order_app_key: str = "app-order-dev"
+    dify_user: str = "mcs"
+    dify_timeout: timedelta = timedelta(seconds=90)
+
+    erp_base_url: str = ""
+    erp_api_key: str = "erp-dev-key"
+    erp_timeout: timedelta = timedelta(seconds=30)
+
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "mcs@localhost"
+    smtp_timeout: timedelta = timedelta(seconds=15)
+    reviewer_email: str = "sales-ops@localhost"
+
+    customer_match_threshold: float = 85.0
+    contract_keywords: Annotated[list[str], NoDecode] = ["采购合同"]
+    review_timeout: timedelta = timedelta(hours=72)
+    max_attachment_bytes: int = 25 * 1024 * 1024
+
+    @field_validator("api_keys", "contract_keywords", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """Accept a comma-separated string as well as a list."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """The database URL: MCS_DATABASE_URL, or a SQLite file under the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'mcs.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the content-addressed blob store keeps attachments."""
+        return self.data_dir / "blobs"
+
+    @property
+    def api_url(self) -> str:
+        """The base URL under which other parts reach our API."""
+        return self.public_base_url or f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (also the FastAPI dependency, so tests can override it)."""
+    return Settings()

@@ -1,0 +1,89 @@
+"""Builds the clients, registers the workflow and its activities, and runs the worker."""
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.audit import AuditInterceptor
+from activities.dify import DifyActivities
+from activities.erp import ErpActivities
+from activities.files import BlobStore, FileActivities
+from activities.masterdata import MasterdataActivities, MasterdataCache
+from activities.matching import MatchingActivities
+from activities.notify import NotifyActivities
+from activities.runs import RunActivities
+from models.db import create_schema, make_engine
+from settings import Settings
+from workflows.sales_email import SalesEmailWorkflow
+
+log = logging.getLogger(__name__)
+MAX_ACTIVITY_THREADS = 32
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client with the pydantic data converter."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+@asynccontextmanager
+async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A worker with every activity wired to real clients; closes them on exit."""
+    engine = make_engine(settings.db_url)
+    create_schema(engine)
+    cache = MasterdataCache(engine)
+    executor = concurrent.futures.ThreadPoolExecutor(MAX_ACTIVITY_THREADS)
+    async with httpx.AsyncClient() as http:
+        parts = [
+            RunActivities(engine),
+            MasterdataActivities(cache),
+            MatchingActivities(cache, settings),
+            FileActivities(BlobStore(settings.blob_dir), settings),
+            DifyActivities(http, settings),
+            ErpActivities(http, settings),
+            NotifyActivities(settings),
+        ]
+        activities = [
+            getattr(part, name)
+            for part in parts
+            for name in dir(part)
+            if hasattr(getattr(part, name), "__temporal_activity_definition")
+        ]
+        yield Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[SalesEmailWorkflow],
+            activities=activities,
+            activity_executor=executor,
+            max_concurrent_activities=MAX_ACTIVITY_THREADS,
+            interceptors=[AuditInterceptor(engine)],
+        )
+    executor.shutdown(wait=False)
+    engine.dispose()
+
+
+async def run_worker(settings: Settings) -> None:
+    """Connect and run until cancelled."""
+    client = await connect(settings)
+    async with build_worker(client, settings) as worker:
+        log.info(
+            "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
+        )
+        await worker.run()
+
+
+if __name__ == "__main__":
+    from settings import get_settings
+
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(run_worker(get_settings()))

@@ -1,0 +1,323 @@
+"""SalesEmailWorkflow: one purchase-contract email, from sender check to ERP order and mail."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.dify import DifyActivities
+    from activities.erp import ErpActivities
+    from activities.files import FileActivities
+    from activities.masterdata import MasterdataActivities
+    from activities.matching import MatchingActivities
+    from activities.notify import NotifyActivities
+    from activities.runs import RunActivities
+    from models.email import EmailEvent, idempotency_key
+    from models.results import (
+        ContactMatch,
+        ContractInput,
+        CustomerMatch,
+        ErpInput,
+        FinalizeInput,
+        IdempotencyInput,
+        MatchContactInput,
+        MatchCustomerInput,
+        NotifyInput,
+        SignalInput,
+        UploadInput,
+    )
+    from models.runs import ErrorCode, OrchestratorRunResult, ReviewDecision, RunError, RunStatus
+    from workflows import sales_email_steps as steps
+    from workflows import search_attributes as sa
+
+LOCAL_TIMEOUT = timedelta(seconds=20)
+LOCAL_RETRY = RetryPolicy(
+    maximum_attempts=3, non_retryable_error_types=["MasterdataInvalid", "UnknownCustomer"]
+)
+DIFY_TIMEOUT = timedelta(minutes=3)
+DIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+)
+ERP_TIMEOUT = timedelta(seconds=60)
+ERP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
+)
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+REMOTE_POLICY = {
+    "call_dify_contract": (DIFY_TIMEOUT, DIFY_RETRY),
+    "call_dify_order_payload": (DIFY_TIMEOUT, DIFY_RETRY),
+    "call_erp_gateway": (ERP_TIMEOUT, ERP_RETRY),
+}
+OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
+
+
+class _Stop(Exception):
+    """Ends the run early; the outcome is already in the state."""
+
+
+@workflow.defn
+class SalesEmailWorkflow:
+    """Turn one purchase-contract email into exactly one ERP sales order."""
+
+    def __init__(self) -> None:
+        self._state = OrchestratorRunResult(workflow_id="")
+        self._event: EmailEvent | None = None
+        self._contact = ContactMatch()
+        self._decision: ReviewDecision | None = None
+        self._duplicate = False
+
+    @workflow.run
+    async def run(self, event: EmailEvent) -> OrchestratorRunResult:
+        """Process the email, tell the salesperson, record the outcome and return it."""
+        self._begin(event)
+        try:
+            customer = await self._recognise(event)
+            await self._order(event, customer)
+        except _Stop:
+            pass
+        except ActivityError as error:
+            self._record(RunStatus.FAILED, None, _cause(error))
+        await self._announce()
+        self._state.finished_at = workflow.now()
+        self._upsert()
+        await self._local("finalize", RunActivities.finalize, FinalizeInput(result=self._state))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    @workflow.query
+    def status(self) -> OrchestratorRunResult:
+        """The run as it stands: status, step, ids, review candidates."""
+        return self._state
+
+    @workflow.update
+    def review(self, decision: ReviewDecision) -> ReviewDecision:
+        """Decide a pending customer review (approve, optionally naming the customer, or reject)."""
+        self._decision = decision
+        return decision
+
+    @review.validator
+    def _validate_review(self, decision: ReviewDecision) -> None:
+        steps.validate_review(self._state, self._decision, decision)
+
+    @workflow.signal
+    def review_decision(self, decision: ReviewDecision) -> None:
+        """The same decision as a signal, for the Web UI and `temporal workflow signal`."""
+        try:
+            steps.validate_review(self._state, self._decision, decision)
+        except ValueError as error:
+            workflow.logger.warning("review signal ignored: %s", error)
+            return
+        self._decision = decision
+
+    def _begin(self, event: EmailEvent) -> None:
+        info = workflow.info()
+        pdf = event.pdf
+        self._event = event
+        self._state = OrchestratorRunResult(
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            message_id=event.message_id,
+            started_at=workflow.now(),
+            idempotency_key=idempotency_key(event.message_id, pdf.sha256 if pdf else ""),
+        )
+        workflow.upsert_search_attributes([sa.MESSAGE_ID.value_set(event.message_id[:250])])
+
+    async def _recognise(self, event: EmailEvent) -> CustomerMatch:
+        key = IdempotencyInput(key=self._state.idempotency_key)
+        stored = await self._local("check_idempotency", RunActivities.check_idempotency, key)
+        if stored.stored is not None:
+            self._adopt(stored.stored)
+        try:
+            info = await self._local("load_masterdata", MasterdataActivities.load_masterdata)
+        except ActivityError as error:
+            self._end(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID, _cause(error))
+        find = MatchContactInput(from_email=event.from_email, version=info.version)
+        self._contact = await self._local("match_contact", MasterdataActivities.match_contact, find)
+        if self._contact.contact_id is None:
+            self._end(RunStatus.UNKNOWN_CONTACT, ErrorCode.CONTACT_NOT_FOUND, "unknown sender")
+        self._state.contact_id = self._contact.contact_id
+        signal = await self._local(
+            "detect_contract_signal",
+            MatchingActivities.detect_contract_signal,
+            SignalInput(subject=event.subject, body_text=event.body_text, pdf=event.pdf),
+        )
+        if not signal.is_contract:
+            self._end(RunStatus.IGNORED, signal.reason, "not a contract email with a PDF")
+        pdf_name = event.pdf.filename if event.pdf else ""
+        ask = MatchCustomerInput(
+            filename=pdf_name, contact_customer_id=self._contact.customer_id, version=info.version
+        )
+        match: CustomerMatch = await self._local(
+            "match_customer", MatchingActivities.match_customer, ask
+        )
+        self._set_customer(match.customer_id)
+        return await self._review(match, ask) if match.needs_review else match
+
+    async def _review(self, match: CustomerMatch, ask: MatchCustomerInput) -> CustomerMatch:
+        """Wait for a reviewer; approve continues with the chosen customer."""
+        timeout = timedelta(seconds=match.review_timeout_seconds)
+        deadline = (workflow.now() + timeout).isoformat()
+        self._state.review = steps.review_info(match, self._contact, deadline)
+        self._state.status = RunStatus.MANUAL_REVIEW
+        self._upsert()
+        await self._notify("manual_review", [], include_reviewers=True)
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None, timeout=timeout, timeout_summary="review"
+            )
+        except TimeoutError:
+            self._end(RunStatus.REVIEW_EXPIRED, match.reason, "no review decision in time")
+        decision = self._decision
+        assert decision is not None and self._state.review is not None
+        self._state.review.decision = decision
+        if decision.decision == "reject":
+            self._end(RunStatus.REJECTED, match.reason, f"rejected by {decision.reviewer}")
+        self._state.status = RunStatus.RUNNING
+        if decision.customer_id and decision.customer_id != match.customer_id:
+            chosen = MatchCustomerInput(
+                **{**ask.__dict__, "chosen_customer_id": decision.customer_id}
+            )
+            match = await self._local("match_customer", MatchingActivities.match_customer, chosen)
+        self._set_customer(match.customer_id)
+        return match
+
+    async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
+        pdf = event.pdf
+        assert pdf is not None
+        upload = await self._step(
+            "upload_pdf", ErrorCode.FILE_UPLOAD_FAILED, RunStatus.FAILED,
+            FileActivities.upload_pdf, UploadInput(sha256=pdf.sha256, filename=pdf.filename),
+        )  # fmt: skip
+        self._state.file_url = upload.file_url
+        read = ContractInput(
+            file_url=upload.file_url,
+            filename=pdf.filename,
+            customer_id=customer.customer_id or "",
+            customer_num=customer.customer_num,
+        )
+        contract = await self._step(
+            "call_dify_contract", ErrorCode.DIFY_CONTRACT_FAILED, RunStatus.CONTRACT_PARSE_FAILED,
+            DifyActivities.call_dify_contract, read,
+        )  # fmt: skip
+        if not contract.ok:
+            self._end(
+                RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED, contract.reason
+            )
+        self._state.warnings.extend(contract.warnings)
+        payload = await self._step(
+            "call_dify_order_payload", ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED,
+            RunStatus.ORDER_PAYLOAD_BLOCKED, DifyActivities.call_dify_order_payload,
+            steps.payload_input(event, customer, self._contact, contract, upload.file_url),
+        )  # fmt: skip
+        if not payload.ok:
+            code = ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED
+            self._end(RunStatus.ORDER_PAYLOAD_BLOCKED, code, payload.reason)
+        create = ErpInput(
+            order_payload=payload.order_payload,
+            message_id=event.message_id,
+            workflow_id=self._state.workflow_id,
+            idempotency_key=self._state.idempotency_key,
+        )
+        erp = await self._step(
+            "call_erp_gateway", ErrorCode.ERP_CREATE_FAILED, RunStatus.ERP_ORDER_FAILED,
+            ErpActivities.call_erp_gateway, create,
+        )  # fmt: skip
+        self._state.sales_order_no, self._state.order_url = erp.sales_order_no, erp.order_url
+        self._state.status = RunStatus.SUCCESS
+
+    async def _step(
+        self, step: str, code: ErrorCode, status: RunStatus, fn: Callable[..., Any], arg: Any
+    ) -> Any:
+        """Run a step whose failure ends the run with a known status."""
+        try:
+            if step not in REMOTE_POLICY:
+                return await self._local(step, fn, arg)
+            self._enter(step)
+            timeout, retry = REMOTE_POLICY[step]
+            return await workflow.execute_activity_method(
+                fn, arg, start_to_close_timeout=timeout, retry_policy=retry
+            )
+        except ActivityError as error:
+            self._end(status, code, _cause(error))
+
+    async def _local(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+        self._enter(step)
+        return await workflow.execute_local_activity_method(
+            fn, args=args, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY
+        )
+
+    async def _announce(self) -> None:
+        """Tell the salesperson the outcome (nothing for ignored mails and duplicates)."""
+        if self._duplicate or self._state.status == RunStatus.IGNORED:
+            return
+        kind = OUTCOME_MAIL.get(self._state.status, "failure")
+        assert self._event is not None
+        to = [self._contact.sales_email] if self._contact.sales_email else self._event.to[:1]
+        await self._notify(kind, to, include_reviewers=kind != "success")
+
+    async def _notify(self, kind: str, to: list[str], include_reviewers: bool = False) -> None:
+        """Send a mail; a failure becomes a warning, never a failed run."""
+        step = self._state.step
+        self._enter("notify_sales")
+        notice = NotifyInput(
+            kind=kind,
+            to=to,
+            workflow_id=self._state.workflow_id,
+            include_reviewers=include_reviewers,
+            context=steps.mail_context(self._state, self._event),
+        )
+        try:
+            await workflow.execute_activity_method(
+                NotifyActivities.notify_sales,
+                notice,
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as error:
+            self._state.warnings.append(f"notification {kind} failed: {_cause(error)}")
+        self._state.step = step
+
+    def _enter(self, step: str) -> None:
+        self._state.step = step
+        self._upsert()
+
+    def _set_customer(self, customer_id: str | None) -> None:
+        self._state.customer_id = customer_id
+        if customer_id:
+            workflow.upsert_search_attributes([sa.CUSTOMER_ID.value_set(customer_id)])
+
+    def _upsert(self) -> None:
+        workflow.upsert_search_attributes(
+            [sa.STATUS.value_set(self._state.status), sa.STEP.value_set(self._state.step)]
+        )
+
+    def _adopt(self, stored: OrchestratorRunResult) -> None:
+        """Short-circuit to the order this email already produced."""
+        keep = {"workflow_id", "run_id", "started_at", "message_id"}
+        self._state = stored.model_copy(update={k: getattr(self._state, k) for k in keep})
+        self._state.warnings.append(f"duplicate of {stored.workflow_id}: order already created")
+        self._duplicate = True
+        raise _Stop()
+
+    def _record(self, status: RunStatus, code: ErrorCode | None, message: str) -> None:
+        self._state.status = status
+        error = RunError(code=code or "UNEXPECTED", message=message, step=self._state.step)
+        self._state.errors.append(error)
+
+    def _end(self, status: RunStatus, code: ErrorCode | None, message: str) -> NoReturn:
+        self._record(status, code, message)
+        raise _Stop()
+
+
+def _cause(error: ActivityError) -> str:
+    cause = error.cause
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)
