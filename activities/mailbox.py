@@ -1,0 +1,102 @@
+"""Reading email: the one MIME parser every intake channel uses (IMAP polling builds on it)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+from models.email import PDF_CONTENT_TYPE, EmailAttachment, EmailEvent, sha256_hex
+
+PDF_MAGIC = b"%PDF-"
+
+
+def sniff_content_type(data: bytes, declared: str) -> str:
+    """Type an attachment by its bytes: a PDF is a PDF by its magic, not by its name."""
+    if data[:1024].lstrip().startswith(PDF_MAGIC):
+        return PDF_CONTENT_TYPE
+    if declared.lower() == PDF_CONTENT_TYPE:
+        return "application/octet-stream"
+    return declared.lower() or "application/octet-stream"
+
+
+@dataclass
+class ParsedEmail:
+    """An EmailEvent plus the bytes of its attachments, in the same order."""
+
+    event: EmailEvent
+    payloads: list[bytes] = field(default_factory=list)
+
+
+def _addresses(message: EmailMessage, header: str) -> list[str]:
+    values = [str(v) for v in message.get_all(header, [])]
+    return [address.lower() for _name, address in getaddresses(values) if address]
+
+
+def _received_at(message: EmailMessage) -> datetime | None:
+    try:
+        return parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(part: EmailMessage) -> str:
+    try:
+        return str(part.get_content())
+    except (LookupError, UnicodeDecodeError):
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def parse_message(raw: bytes) -> ParsedEmail:
+    """Parse a raw RFC 822 message into an EmailEvent and its attachment bytes."""
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    sender_name, sender = parseaddr(str(message.get("From", "")))
+    parsed = ParsedEmail(
+        event=EmailEvent(
+            provider="rfc822",
+            message_id=str(message.get("Message-ID", "") or "").strip(),
+            **{"from": str(message.get("From", ""))},
+            from_email=sender or sender_name,
+            to=_addresses(message, "To"),
+            cc=_addresses(message, "Cc"),
+            subject=str(message.get("Subject", "") or ""),
+            received_at=_received_at(message),
+        )
+    )
+    _walk(message, parsed)
+    if not parsed.event.message_id:
+        parsed.event.message_id = f"<{sha256_hex(raw)[:40]}@mcs.generated>"
+    return parsed
+
+
+def _walk(message: EmailMessage, parsed: ParsedEmail) -> None:
+    event = parsed.event
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = part.get_content_disposition()
+        filename = part.get_filename()
+        content_type = part.get_content_type()
+        if filename is None and disposition != "attachment":
+            if content_type == "text/plain" and not event.body_text:
+                event.body_text = _text(part)
+            elif content_type == "text/html" and not event.body_html:
+                event.body_html = _text(part)
+            continue
+        if disposition == "inline" and content_type.startswith("image/"):
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        event.attachments.append(
+            EmailAttachment(
+                attachment_id=str(len(event.attachments) + 1),
+                filename=filename or f"attachment-{len(event.attachments) + 1}",
+                content_type=sniff_content_type(data, content_type),
+                size=len(data),
+                sha256=sha256_hex(data),
+            )
+        )
+        parsed.payloads.append(data)

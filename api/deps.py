@@ -1,0 +1,45 @@
+"""FastAPI dependencies: settings, database session, Temporal client, blob store, API key."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from activities.files import BlobStore
+from settings import Settings, get_settings
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    engine: Engine = request.app.state.engine
+    with Session(engine) as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client | None = request.app.state.temporal
+    if client is None:
+        raise HTTPException(503, "Temporal is not connected")
+    return client
+
+
+def get_blobs(request: Request) -> BlobStore:
+    store: BlobStore = request.app.state.blobs
+    return store
+
+
+def require_api_key(
+    settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
+    """401 unless X-API-Key is one of MCS_API_KEYS."""
+    if not x_api_key or x_api_key not in settings.api_keys:
+        raise HTTPException(401, "missing or invalid X-API-Key")
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+BlobsDep = Annotated[BlobStore, Depends(get_blobs)]

@@ -1,0 +1,139 @@
+"""Accepting an email: attachment bytes into the blob store, then one workflow per email."""
+
+import base64
+import binascii
+
+import httpx
+from fastapi import HTTPException
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.files import BlobStore
+from activities.mailbox import sniff_content_type
+from models.email import EmailAttachment, EmailEvent, sha256_hex, workflow_id_for
+from models.runs import RunStatus, SubmitAnswer
+from settings import Settings
+from workflows import search_attributes as sa
+from workflows.sales_email import SalesEmailWorkflow
+
+DOWNLOAD_TIMEOUT = 30.0
+
+
+def _decode(attachment: EmailAttachment) -> bytes:
+    try:
+        return base64.b64decode(attachment.bytes_b64 or "", validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise HTTPException(
+            422, f"attachment {attachment.filename!r}: bytes_b64 is not base64"
+        ) from error
+
+
+async def _download(attachment: EmailAttachment, limit: int) -> bytes:
+    url = attachment.url or ""
+    if not url.startswith(("http://", "https://")):
+        raise HTTPException(422, f"attachment {attachment.filename!r}: url must be http(s)")
+    async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as client:
+        try:
+            async with client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise HTTPException(
+                        422, f"attachment {attachment.filename!r}: HTTP {response.status_code}"
+                    )
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > limit:
+                        raise HTTPException(
+                            413, f"attachment {attachment.filename!r} is over {limit} bytes"
+                        )
+                return bytes(data)
+        except httpx.HTTPError as error:
+            raise HTTPException(
+                422, f"attachment {attachment.filename!r}: download failed: {error}"
+            ) from error
+
+
+async def attachment_bytes(
+    attachment: EmailAttachment, store: BlobStore, limit: int
+) -> bytes | None:
+    """The bytes of an attachment given inline or by URL; None for one already in the blob store."""
+    if attachment.bytes_b64 is not None:
+        return _decode(attachment)
+    if attachment.url:
+        return await _download(attachment, limit)
+    if attachment.sha256 and store.exists(attachment.sha256):
+        return None
+    raise HTTPException(422, f"attachment {attachment.filename!r} needs bytes_b64 or url")
+
+
+def store_attachment(
+    attachment: EmailAttachment, data: bytes, store: BlobStore, limit: int
+) -> EmailAttachment:
+    """Check one attachment's bytes, store them, and return its by-reference form."""
+    name = attachment.filename
+    if len(data) > limit:
+        raise HTTPException(
+            413, f"attachment {name!r} is {len(data)} bytes, over the limit of {limit}"
+        )
+    content_type = sniff_content_type(data, attachment.content_type)
+    claims_pdf = attachment.content_type.lower() == "application/pdf" or name.lower().endswith(
+        ".pdf"
+    )
+    if claims_pdf and content_type != "application/pdf":
+        raise HTTPException(
+            422, f"attachment {name!r} claims to be a PDF but its bytes are not a PDF"
+        )
+    if attachment.sha256 and attachment.sha256.lower() != sha256_hex(data):
+        raise HTTPException(422, f"attachment {name!r}: sha256 does not match its bytes")
+    digest = store.put(data)
+    return attachment.model_copy(
+        update={
+            "content_type": content_type,
+            "size": len(data),
+            "sha256": digest,
+            "bytes_b64": None,
+            "url": None,
+        }
+    )
+
+
+def ensure_message_id(event: EmailEvent) -> EmailEvent:
+    """An email without Message-ID gets one derived from its content, so a resubmission matches."""
+    if event.message_id.strip():
+        return event
+    content = event.without_bytes().model_dump_json(exclude={"received_at", "provider", "uid"})
+    return event.model_copy(update={"message_id": f"<{sha256_hex(content)[:40]}@mcs.generated>"})
+
+
+async def start_run(client: Client, event: EmailEvent, settings: Settings) -> SubmitAnswer:
+    """Start the email's workflow; a second submission attaches to the first run."""
+    workflow_id = workflow_id_for(event.message_id)
+    try:
+        handle: WorkflowHandle[SalesEmailWorkflow, object] = await client.start_workflow(
+            SalesEmailWorkflow.run,
+            event,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return await describe_duplicate(client, workflow_id)
+    return SubmitAnswer(
+        workflow_id=workflow_id,
+        run_id=handle.result_run_id or "",
+        status=RunStatus.RUNNING,
+        duplicate=False,
+    )
+
+
+async def describe_duplicate(client: Client, workflow_id: str) -> SubmitAnswer:
+    """The answer for an email whose run exists already."""
+    description = await client.get_workflow_handle(workflow_id).describe()
+    status = description.typed_search_attributes.get(sa.STATUS)
+    if status is None:
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        status = RunStatus.RUNNING if running else RunStatus.FAILED
+    return SubmitAnswer(
+        workflow_id=workflow_id, run_id=description.run_id, status=RunStatus(status), duplicate=True
+    )

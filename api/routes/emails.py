@@ -1,0 +1,34 @@
+"""Raw email intake: `POST /v1/emails` with a message/rfc822 body."""
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from activities.mailbox import parse_message
+from api.deps import BlobsDep, SettingsDep, TemporalDep, require_api_key
+from api.intake import start_run, store_attachment
+from models.runs import SubmitAnswer
+
+router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(require_api_key)])
+RFC822 = "message/rfc822"
+
+
+@router.post("/emails", status_code=202, response_model=SubmitAnswer)
+async def submit_raw_email(
+    request: Request, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+) -> SubmitAnswer:
+    """Accept a raw email (Content-Type: message/rfc822) and start its run."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != RFC822:
+        raise HTTPException(415, f"Content-Type must be {RFC822}, not {content_type or 'missing'}")
+    raw = await request.body()
+    if not raw.strip():
+        raise HTTPException(422, "the message is empty")
+    parsed = await run_in_threadpool(parse_message, raw)
+    if not parsed.event.from_email or "@" not in parsed.event.from_email:
+        raise HTTPException(422, "the message has no From address")
+    limit = settings.max_attachment_bytes
+    stored = []
+    for attachment, data in zip(parsed.event.attachments, parsed.payloads, strict=True):
+        stored.append(await run_in_threadpool(store_attachment, attachment, data, blobs, limit))
+    event = parsed.event.model_copy(update={"attachments": stored})
+    return await start_run(temporal, event, settings)

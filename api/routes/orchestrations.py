@@ -1,0 +1,121 @@
+"""The sales-email orchestration: submit emails, read runs, decide reviews."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
+
+from api.deps import BlobsDep, SessionDep, SettingsDep, TemporalDep, require_api_key
+from api.intake import attachment_bytes, ensure_message_id, start_run, store_attachment
+from api.runs import from_search_attributes, read_run
+from models.email import EmailEvent
+from models.masterdata import Customer
+from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
+from workflows.sales_email import SalesEmailWorkflow
+
+router = APIRouter(
+    prefix="/v1/orchestrations/sales-email",
+    tags=["sales-email"],
+    dependencies=[Depends(require_api_key)],
+)
+UPDATE_TIMEOUT = timedelta(seconds=10)
+
+
+class RunSummary(BaseModel):
+    workflow_id: str
+    run_id: str
+    message_id: str
+    status: RunStatus
+    step: str
+    customer_id: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+@router.post("/run", status_code=202, response_model=SubmitAnswer)
+async def run_email(
+    event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+) -> SubmitAnswer:
+    """Accept an email as JSON (attachments by bytes_b64 or url) and start its run."""
+    limit = settings.max_attachment_bytes
+    stored = []
+    for attachment in event.attachments:
+        data = await attachment_bytes(attachment, blobs, limit)
+        if data is None:
+            stored.append(attachment)
+            continue
+        stored.append(await run_in_threadpool(store_attachment, attachment, data, blobs, limit))
+    event = ensure_message_id(event.model_copy(update={"attachments": stored}))
+    return await start_run(temporal, event, settings)
+
+
+@router.get("/runs", response_model=list[RunSummary])
+async def list_runs(
+    temporal: TemporalDep,
+    status: RunStatus | None = None,
+    customer_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[RunSummary]:
+    """List runs from Temporal visibility, newest first."""
+    query = "WorkflowType = 'SalesEmailWorkflow'"
+    if status:
+        query += f" AND SalesEmailStatus = '{status.value}'"
+    if customer_id:
+        query += f" AND CustomerId = '{customer_id.replace(chr(39), '')}'"
+    summaries = []
+    async for execution in temporal.list_workflows(query, limit=limit):
+        summaries.append(_summary(from_search_attributes(execution)))  # type: ignore[arg-type]
+    return summaries
+
+
+def _summary(run: OrchestratorRunResult) -> RunSummary:
+    return RunSummary(
+        workflow_id=run.workflow_id,
+        run_id=run.run_id,
+        message_id=run.message_id,
+        status=run.status,
+        step=run.step,
+        customer_id=run.customer_id,
+        started_at=run.started_at.isoformat() if run.started_at else None,
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+    )
+
+
+@router.get("/runs/{workflow_id}", response_model=OrchestratorRunResult)
+async def get_run(workflow_id: str, temporal: TemporalDep, db: SessionDep) -> OrchestratorRunResult:
+    """One run: status, step, ids, order, warnings, errors and the review while waiting."""
+    result = await read_run(temporal, db, workflow_id)
+    if result is None:
+        raise HTTPException(404, f"no run {workflow_id}")
+    return result
+
+
+@router.post("/runs/{workflow_id}/review", response_model=ReviewDecision)
+async def review_run(
+    workflow_id: str, decision: ReviewDecision, temporal: TemporalDep, db: SessionDep
+) -> ReviewDecision:
+    """Approve (optionally naming the customer) or reject a run waiting for review."""
+    if (
+        decision.customer_id
+        and await run_in_threadpool(db.get, Customer, decision.customer_id) is None
+    ):
+        raise HTTPException(422, f"unknown customer {decision.customer_id!r}")
+    handle = temporal.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
+    try:
+        return await handle.execute_update(
+            SalesEmailWorkflow.review,
+            decision,
+            rpc_timeout=UPDATE_TIMEOUT,
+        )
+    except WorkflowUpdateFailedError as error:
+        raise HTTPException(409, f"review not accepted: {error.cause}") from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise HTTPException(503, "the worker did not answer in time; try again") from error
+    except RPCError as error:
+        raise HTTPException(
+            409 if "not found" not in str(error).lower() else 404, str(error)
+        ) from error

@@ -1,0 +1,58 @@
+"""Reading runs back from Temporal (and the database when Temporal cannot answer)."""
+
+from datetime import timedelta
+
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus
+from workflows import search_attributes as sa
+from workflows.sales_email import SalesEmailWorkflow
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+def from_search_attributes(description: WorkflowExecutionDescription) -> OrchestratorRunResult:
+    """A run as far as Temporal visibility knows it."""
+    attributes = description.typed_search_attributes
+    status = attributes.get(sa.STATUS) or RunStatus.RUNNING
+    closed = description.status not in (None, WorkflowExecutionStatus.RUNNING)
+    result = OrchestratorRunResult(
+        workflow_id=description.id,
+        run_id=description.run_id,
+        message_id=attributes.get(sa.MESSAGE_ID) or "",
+        status=RunStatus(status),
+        step=attributes.get(sa.STEP) or "",
+        started_at=description.start_time,
+        finished_at=description.close_time,
+        customer_id=attributes.get(sa.CUSTOMER_ID),
+    )
+    if closed and description.status != WorkflowExecutionStatus.COMPLETED:
+        name = description.status.name if description.status else "UNKNOWN"
+        result.status = RunStatus.FAILED
+        result.errors.append(RunError(code="WORKFLOW_" + name, message=f"workflow {name.lower()}"))
+    return result
+
+
+async def read_run(
+    client: Client, session: Session, workflow_id: str
+) -> OrchestratorRunResult | None:
+    """The run's result: the workflow's own answer, else what visibility and the database know."""
+    handle = client.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
+    try:
+        description = await handle.describe()
+    except RPCError:
+        record = session.get(RunRecord, workflow_id)
+        return OrchestratorRunResult.model_validate(record.result) if record else None
+    try:
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return await handle.query(
+                SalesEmailWorkflow.status,
+                rpc_timeout=QUERY_TIMEOUT,
+            )
+    except RPCError:
+        pass
+    return from_search_attributes(description)

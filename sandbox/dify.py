@@ -1,0 +1,160 @@
+"""A Dify simulator: `/v1/chat-messages` in blocking mode, reading the PDF from its remote URL."""
+
+import io
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+
+from sandbox.faults import FaultState, fault_router
+
+_FIELD = re.compile(r"^([A-Z-]+):\s*(.*)$")
+
+
+def dify_error(status: int, code: str, message: str) -> JSONResponse:
+    """Dify's error envelope."""
+    return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
+
+
+def parse_contract_text(text: str) -> dict[str, Any]:
+    """The contract answer for the text of a PDF written by `sandbox.pdf`."""
+    fields: dict[str, str] = {}
+    items: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        found = _FIELD.match(line.strip())
+        if not found:
+            continue
+        key, value = found.groups()
+        if key == "ITEM":
+            items.append(_item(value))
+        else:
+            fields[key] = value.strip()
+    if "CONTRACT-NO" not in fields:
+        return {"ok": False, "reason": "no purchase contract found in the document"}
+    total = sum((Decimal(i["amount"]) for i in items), Decimal(0))
+    meta = {
+        "contract_no": fields["CONTRACT-NO"],
+        "customer_name": fields.get("CUSTOMER", ""),
+        "sign_date": fields.get("SIGN-DATE", ""),
+        "currency": fields.get("CURRENCY", ""),
+        "total_amount": str(total),
+    }
+    return {"ok": True, "contract_meta": meta, "items": items, "warnings": []}
+
+
+def _item(value: str) -> dict[str, Any]:
+    parts = [p.strip() for p in value.split(";")]
+    code, name, quantity, unit, price = (parts + [""] * 5)[:5]
+    try:
+        amount = str(Decimal(quantity) * Decimal(price))
+    except InvalidOperation:
+        amount = "0"
+    return {
+        "product_code": code,
+        "product_name": name,
+        "quantity": quantity,
+        "unit": unit,
+        "unit_price": price,
+        "amount": amount,
+    }
+
+
+def order_answer(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The order app: build the ERP payload, or block it for a product marked BLOCK."""
+    customer = json.loads(inputs.get("customer") or "{}")
+    contact = json.loads(inputs.get("contact") or "{}")
+    meta = json.loads(inputs.get("contract_meta") or "{}")
+    items = json.loads(inputs.get("contract_items") or "[]")
+    blocked = [
+        i["product_code"] for i in items if str(i.get("product_code", "")).startswith("BLOCK")
+    ]
+    if blocked:
+        return {"ok": False, "reason": f"products not orderable: {', '.join(blocked)}"}
+    lines = [
+        {k: i.get(k) for k in ("product_code", "quantity", "unit", "unit_price")} for i in items
+    ]
+    payload = {
+        "customer_id": customer.get("customer_id", ""),
+        "customer_num": customer.get("customer_num", ""),
+        "contact_id": contact.get("contact_id", ""),
+        "contract_no": meta.get("contract_no", ""),
+        "currency": meta.get("currency", ""),
+        "lines": lines,
+        "remark": f"from email {inputs.get('message_id', '')}",
+    }
+    return {"ok": True, "order_payload": payload}
+
+
+def _as_answer(data: dict[str, Any]) -> str:
+    """Answer the way real models do: reasoning first, then fenced JSON."""
+    return (
+        f"<think>reading the document</think>\n```json\n{json.dumps(data, ensure_ascii=False)}\n```"
+    )
+
+
+async def _read_pdf(url: str) -> str:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(url)
+    if response.status_code != 200:
+        raise ValueError(f"file download failed: HTTP {response.status_code}")
+    try:
+        reader = PdfReader(io.BytesIO(response.content))
+        return "\n".join(page.extract_text() or "" for page in reader.pages)
+    except PdfReadError as error:
+        raise ValueError(f"not a readable PDF: {error}") from error
+
+
+def create_app(contract_key: str, order_key: str) -> FastAPI:
+    """The simulator app for the two MCS chatflows."""
+    app = FastAPI(title="Dify simulator")
+    state = FaultState()
+    app.state.faults = state
+    app.include_router(fault_router(state))
+
+    @app.post("/v1/chat-messages")
+    async def chat_messages(request: Request) -> JSONResponse:
+        """Blocking chat-messages for the contract and the order app."""
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            return dify_error(401, "unauthorized", "Authorization header must start with 'Bearer'")
+        key = auth.removeprefix("Bearer ").strip()
+        if key not in {contract_key, order_key}:
+            return dify_error(401, "unauthorized", "Access token is invalid")
+        body = await request.json()
+        if not body.get("user"):
+            return dify_error(400, "invalid_param", "Arg user must be provided.")
+        if status := await state.failure():
+            return dify_error(status, "internal_server_error", f"injected failure {status}")
+        if bad := state.take_bad_answer():
+            return _message("" if bad == "empty" else "Sorry, I could not read the file.")
+        inputs = body.get("inputs") or {}
+        if key == order_key:
+            return _message(_as_answer(order_answer(inputs)))
+        url = (inputs.get("contract_file") or {}).get("url", "")
+        if not url:
+            return dify_error(400, "invalid_param", "Invalid file url")
+        try:
+            text = await _read_pdf(url)
+        except ValueError as error:
+            return dify_error(400, "invalid_param", str(error))
+        return _message(_as_answer(parse_contract_text(text)))
+
+    return app
+
+
+def _message(answer: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "event": "message",
+            "mode": "advanced-chat",
+            "answer": answer,
+            "conversation_id": "",
+            "metadata": {"usage": {"total_tokens": len(answer)}},
+        }
+    )

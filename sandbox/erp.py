@@ -1,0 +1,92 @@
+"""An ERP order gateway simulator: stores orders and honours `Idempotency-Key`."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.faults import FaultState, fault_router
+
+
+def erp_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "code": code, "message": message}, status_code=status)
+
+
+def _validate(body: dict[str, Any]) -> str | None:
+    payload = body.get("order_payload")
+    if not isinstance(payload, dict):
+        return "order_payload is required"
+    if not payload.get("customer_id"):
+        return "order_payload.customer_id is required"
+    lines = payload.get("lines")
+    if not isinstance(lines, list) or not lines:
+        return "order_payload.lines must not be empty"
+    rejected = [str(line.get("product_code")) for line in lines if not line.get("product_code")]
+    return f"lines without product_code: {rejected}" if rejected else None
+
+
+class OrderBook:
+    """Orders by idempotency key, optionally kept in a JSON file across restarts."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self.orders: dict[str, dict[str, Any]] = {}
+        if path and path.exists():
+            self.orders = json.loads(path.read_text())
+
+    def add(self, key: str, order: dict[str, Any]) -> None:
+        self.orders[key] = order
+        if self._path:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._path.write_text(json.dumps(self.orders, ensure_ascii=False))
+
+
+def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
+    """The simulator app."""
+    app = FastAPI(title="ERP gateway simulator")
+    state = FaultState()
+    book = OrderBook(state_file)
+    app.state.faults = state
+    app.state.book = book
+    app.include_router(fault_router(state))
+
+    @app.post("/v1/orders")
+    async def create_order(request: Request) -> JSONResponse:
+        """Create a sales order; a repeated Idempotency-Key returns the first order."""
+        if request.headers.get("authorization", "") != f"Bearer {api_key}":
+            return erp_error(401, "UNAUTHORIZED", "invalid API key")
+        key = request.headers.get("idempotency-key", "")
+        if not key:
+            return erp_error(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key header is required")
+        if status := await state.failure():
+            return erp_error(status, "UNAVAILABLE", f"injected failure {status}")
+        if key in book.orders:
+            return JSONResponse(_answer(book.orders[key]), status_code=200)
+        body = await request.json()
+        if problem := _validate(body):
+            return erp_error(422, "INVALID_ORDER", problem)
+        codes = [str(line.get("product_code")) for line in body["order_payload"]["lines"]]
+        if unknown := [c for c in codes if c.startswith("REJECT")]:
+            return erp_error(422, "UNKNOWN_PRODUCT", f"unknown products: {', '.join(unknown)}")
+        number = f"SO-{len(book.orders) + 1:06d}"
+        order = {
+            "sales_order_no": number,
+            "order_url": f"{str(request.base_url).rstrip('/')}/orders/{number}",
+            "order_payload": body["order_payload"],
+            "audit": body.get("audit", {}),
+        }
+        book.add(key, order)
+        return JSONResponse(_answer(order), status_code=201)
+
+    @app.get("/v1/orders")
+    def list_orders() -> list[dict[str, Any]]:
+        """Every stored order (for tests and the demo)."""
+        return list(book.orders.values())
+
+    return app
+
+
+def _answer(order: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "sales_order_no": order["sales_order_no"], "order_url": order["order_url"]}

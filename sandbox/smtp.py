@@ -1,0 +1,40 @@
+"""An SMTP sink (aiosmtpd) that keeps what it receives, in memory and optionally as .eml files."""
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class SinkHandler:
+    """Collects every message; `fail` makes it answer 451 (a transient SMTP failure)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.messages: list[EmailMessage] = []
+        self.fail = False
+        self._directory = directory
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.fail:
+            return "451 4.3.0 injected failure"
+        raw = envelope.original_content or envelope.content
+        message = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        if self._directory:
+            (self._directory / f"{len(self.messages):06d}.eml").write_bytes(raw)
+        return "250 OK"
+
+
+def start_sink(
+    host: str, port: int, directory: Path | None = None
+) -> tuple[Controller, SinkHandler]:
+    """Start the sink in its own thread; stop it with `controller.stop()`."""
+    handler = SinkHandler(directory)
+    controller = Controller(handler, hostname=host, port=port)
+    controller.start()
+    return controller, handler
