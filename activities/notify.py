@@ -44,7 +44,10 @@ class NotifyActivities:
         message = EmailMessage()
         message["Subject"] = subject.strip()
         message["From"] = self._settings.smtp_from
-        message["To"] = ", ".join(input.to) or self._settings.reviewer_email
+        reviewer = self._settings.reviewer_email
+        message["To"] = ", ".join(r for r in input.to if r) or reviewer
+        if input.include_reviewers and input.to:
+            message["Cc"] = reviewer
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = f"<{input.workflow_id}.{input.kind}@mcs>"
         message["X-MCS-Workflow-Id"] = input.workflow_id

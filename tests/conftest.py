@@ -1,0 +1,161 @@
+"""Session-wide real servers: Temporal (time-skipping, dev), the simulators, the API, a worker."""
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiosmtpd.controller import Controller
+from sqlmodel import Session
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.masterdata import replace_masterdata
+from api.main import create_app
+from models.db import create_schema, make_engine
+from sandbox import dify, erp
+from sandbox.demo import demo_masterdata
+from sandbox.faults import Faults, FaultState
+from sandbox.smtp import SinkHandler, start_sink
+from settings import Settings
+from tests.servers import binary, free_port, serve
+from worker import build_worker
+from workflows import search_attributes as sa
+
+
+@dataclass
+class Sims:
+    dify_url: str
+    dify_faults: FaultState
+    erp_url: str
+    erp_faults: FaultState
+    erp_orders: dict[str, dict[str, object]]
+    smtp: SinkHandler
+    smtp_port: int
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="mcs-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sims() -> AsyncIterator[Sims]:
+    dify_app = dify.create_app("app-contract-test", "app-order-test")
+    erp_app = erp.create_app("erp-test-key")
+    smtp_port = free_port()
+    controller: Controller
+    controller, handler = start_sink("127.0.0.1", smtp_port)
+    async with serve(dify_app, free_port()) as dify_url, serve(erp_app, free_port()) as erp_url:
+        yield Sims(
+            dify_url=dify_url,
+            dify_faults=dify_app.state.faults,
+            erp_url=erp_url,
+            erp_faults=erp_app.state.faults,
+            erp_orders=erp_app.state.book.orders,
+            smtp=handler,
+            smtp_port=smtp_port,
+        )
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_faults(request: pytest.FixtureRequest) -> None:
+    if "sims" not in request.fixturenames:
+        return
+    state: Sims = request.getfixturevalue("sims")
+    state.dify_faults.faults = Faults()
+    state.erp_faults.faults = Faults()
+    state.smtp.fail = False
+
+
+@pytest.fixture(scope="session")
+def settings(sims: Sims, data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        api_port=free_port(),
+        task_queue=f"test-{uuid.uuid4()}",
+        dify_base_url=sims.dify_url,
+        dify_contract_app_key="app-contract-test",
+        dify_order_app_key="app-order-test",
+        erp_base_url=sims.erp_url,
+        erp_api_key="erp-test-key",
+        smtp_host="127.0.0.1",
+        smtp_port=sims.smtp_port,
+        api_keys=["test-key"],
+    )
+
+
+@pytest.fixture(scope="session")
+def masterdata(settings: Settings) -> None:
+    engine = make_engine(settings.db_url)
+    create_schema(engine)
+    with Session(engine) as session:
+        replace_masterdata(session, demo_masterdata())
+        session.commit()
+    engine.dispose()
+
+
+async def register_search_attributes(client: Client) -> None:
+    request = AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL},
+    )
+    await client.operator_service.add_search_attributes(request)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Java time-skipping test server (timers of days pass in milliseconds)."""
+    path = binary("temporal-test-server")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (visibility, search attributes, updates)."""
+    path = binary("temporal")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=path,
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def api_url(
+    settings: Settings, ts_env: WorkflowEnvironment, masterdata: None
+) -> AsyncIterator[str]:
+    """Our API over real HTTP: Dify fetches the signed PDF URLs from it."""
+    async with serve(create_app(settings, ts_env.client), settings.api_port) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_worker(
+    ts_env: WorkflowEnvironment, settings: Settings, api_url: str
+) -> AsyncIterator[Settings]:
+    """A worker on the time-skipping server, with real activities against the simulators."""
+    async with build_worker(ts_env.client, settings) as worker:
+        task = asyncio.create_task(worker.run())
+        yield settings
+        await worker.shutdown()
+        await task

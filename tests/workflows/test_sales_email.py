@@ -1,0 +1,255 @@
+"""SalesEmailWorkflow on the time-skipping server, with real activities and simulators over HTTP."""
+
+import asyncio
+import base64
+import uuid
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.files import BlobStore
+from api.intake import store_attachment
+from models.email import EmailEvent
+from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
+from sandbox.demo import contract_pdf, make_email
+from sandbox.pdf import make_pdf
+from settings import Settings
+from tests.conftest import Sims
+from workflows.sales_email import SalesEmailWorkflow
+
+
+def by_reference(event: EmailEvent, settings: Settings) -> EmailEvent:
+    """Store the attachment bytes as the API does, and keep only references."""
+    store = BlobStore(settings.blob_dir)
+    refs = [
+        store_attachment(
+            a, base64.b64decode(a.bytes_b64 or ""), store, settings.max_attachment_bytes
+        )
+        for a in event.attachments
+    ]
+    return event.model_copy(update={"attachments": refs})
+
+
+async def start(
+    client: Client, settings: Settings, event: EmailEvent
+) -> WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]:
+    return await client.start_workflow(
+        SalesEmailWorkflow.run,
+        by_reference(event, settings),
+        id=f"test-{uuid.uuid4()}",
+        task_queue=settings.task_queue,
+    )
+
+
+async def run(client: Client, settings: Settings, event: EmailEvent) -> OrchestratorRunResult:
+    handle = await start(client, settings, event)
+    return await handle.result()
+
+
+async def wait_for_review(
+    handle: WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult],
+) -> OrchestratorRunResult:
+    for _ in range(200):
+        state = await handle.query(SalesEmailWorkflow.status)
+        if state.status == RunStatus.MANUAL_REVIEW:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run never reached MANUAL_REVIEW: {state}")
+
+
+async def eventually_mailed(sims: Sims, address: str, text: str) -> None:
+    for _ in range(100):
+        if any(text in subject for subject in mails_to(sims, address)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no mail with {text!r} to {address}: {mails_to(sims, address)}")
+
+
+def mails_to(sims: Sims, address: str) -> list[str]:
+    return [
+        str(m["Subject"]) for m in sims.smtp.messages if address in f"{m['To']} {m['Cc'] or ''}"
+    ]
+
+
+async def test_happy_path_creates_one_order_and_tells_the_salesperson(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    event = make_email()
+    result = await run(ts_env.client, ts_worker, event)
+    assert result.status == RunStatus.SUCCESS, result.errors
+    assert result.sales_order_no and result.sales_order_no.startswith("SO-")
+    assert result.order_url and result.sales_order_no in result.order_url
+    assert result.customer_id == "C001" and result.contact_id == "K001"
+    assert result.file_url and "/files/" in result.file_url and "signature=" in result.file_url
+    order = sims.erp_orders[result.idempotency_key]
+    assert order["sales_order_no"] == result.sales_order_no
+    assert order["order_payload"]["contract_no"] == "HT-2026-001"  # type: ignore[index]
+    assert any(result.sales_order_no in s for s in mails_to(sims, "sales.li@mcs.example"))
+    assert result.finished_at is not None and result.errors == []
+
+
+async def test_unknown_sender_is_reported(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    result = await run(ts_env.client, ts_worker, make_email(sender="nobody@nowhere.example"))
+    assert result.status == RunStatus.UNKNOWN_CONTACT
+    assert [e.code for e in result.errors] == ["CONTACT_NOT_FOUND"]
+    assert any("Unknown sender" in s for s in mails_to(sims, "sales-ops@localhost"))
+
+
+async def test_mail_without_keyword_is_ignored(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    result = await run(ts_env.client, ts_worker, make_email(subject="Invoice October"))
+    assert result.status == RunStatus.IGNORED
+    assert [e.code for e in result.errors] == ["NOT_CONTRACT_MAIL"]
+
+
+async def test_mail_without_pdf_is_ignored(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    result = await run(ts_env.client, ts_worker, make_email(filename=None))
+    assert result.status == RunStatus.IGNORED
+    assert [e.code for e in result.errors] == ["PDF_NOT_FOUND"]
+
+
+async def test_low_score_waits_for_review_and_approval_names_the_customer(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    handle = await start(ts_env.client, ts_worker, make_email(filename="合同_某某不知名公司.pdf"))
+    state = await wait_for_review(handle)
+    assert state.review is not None
+    assert state.review.reason == "CUSTOMER_MATCH_LOW_SCORE"
+    assert state.review.contact_customer_id == "C001"
+    assert len(state.review.candidates) <= 3
+    await eventually_mailed(sims, "sales-ops@localhost", "Review needed")
+    decision = ReviewDecision(decision="approve", customer_id="C001", reviewer="ops-anna")
+    accepted = await handle.execute_update(SalesEmailWorkflow.review, decision)
+    assert accepted.customer_id == "C001"
+    result = await handle.result()
+    assert result.status == RunStatus.SUCCESS
+    assert result.customer_id == "C001"
+    assert (
+        result.review and result.review.decision and result.review.decision.reviewer == "ops-anna"
+    )
+
+
+async def test_customer_contact_mismatch_goes_to_review_and_reject_ends_it(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    orders_before = len(sims.erp_orders)
+    event = make_email(filename="采购合同_远航科技_20261120.pdf")
+    handle = await start(ts_env.client, ts_worker, event)
+    state = await wait_for_review(handle)
+    assert state.review is not None and state.review.reason == "CUSTOMER_CONTACT_MISMATCH"
+    assert state.review.candidates[0].customer_id == "C002"
+    await handle.signal(
+        SalesEmailWorkflow.review_decision, ReviewDecision(decision="reject", reviewer="ops-ben")
+    )
+    result = await handle.result()
+    assert result.status == RunStatus.REJECTED
+    assert len(sims.erp_orders) == orders_before
+
+
+async def test_review_without_decision_expires(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    handle = await start(ts_env.client, ts_worker, make_email(filename="合同_某某不知名公司.pdf"))
+    result = await handle.result()  # the 72 h timer passes on the time-skipping server
+    assert result.status == RunStatus.REVIEW_EXPIRED
+    assert result.errors[-1].code == "CUSTOMER_MATCH_LOW_SCORE"
+
+
+async def test_unreadable_contract_fails_parsing(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    event = make_email(pdf=make_pdf(["A holiday photo"]))
+    result = await run(ts_env.client, ts_worker, event)
+    assert result.status == RunStatus.CONTRACT_PARSE_FAILED
+    assert result.errors[-1].code == "DIFY_CONTRACT_FAILED"
+
+
+async def test_blocked_payload_stops_before_the_erp(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    before = sims.erp_faults.requests
+    result = await run(ts_env.client, ts_worker, make_email(pdf=contract_pdf("HT-B", ("BLOCK-1",))))
+    assert result.status == RunStatus.ORDER_PAYLOAD_BLOCKED
+    assert result.errors[-1].code == "DIFY_ORDER_PAYLOAD_BLOCKED"
+    assert sims.erp_faults.requests == before
+
+
+async def test_erp_rejection_is_not_retried(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    before = sims.erp_faults.requests
+    result = await run(
+        ts_env.client, ts_worker, make_email(pdf=contract_pdf("HT-R", ("REJECT-1",)))
+    )
+    assert result.status == RunStatus.ERP_ORDER_FAILED
+    assert result.errors[-1].code == "ERP_CREATE_FAILED"
+    assert "UNKNOWN_PRODUCT" in result.errors[-1].message
+    assert sims.erp_faults.requests - before == 1
+
+
+async def test_dify_503_twice_is_retried_to_success(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    sims.dify_faults.faults.fail_next = 2
+    sims.dify_faults.requests = 0
+    result = await run(ts_env.client, ts_worker, make_email())
+    assert result.status == RunStatus.SUCCESS
+    assert sims.dify_faults.requests == 4  # two 503s, then the contract and the order call
+
+
+async def test_dify_400_is_not_retried(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    sims.dify_faults.faults.fail_next = 1
+    sims.dify_faults.faults.fail_status = 400
+    sims.dify_faults.requests = 0
+    result = await run(ts_env.client, ts_worker, make_email())
+    assert result.status == RunStatus.CONTRACT_PARSE_FAILED
+    assert sims.dify_faults.requests == 1
+
+
+async def test_non_json_answer_is_retried(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    sims.dify_faults.faults.bad_answer_next = 1
+    result = await run(ts_env.client, ts_worker, make_email())
+    assert result.status == RunStatus.SUCCESS
+
+
+async def test_erp_503_is_retried_with_the_same_idempotency_key(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    sims.erp_faults.faults.fail_next = 2
+    result = await run(ts_env.client, ts_worker, make_email())
+    assert result.status == RunStatus.SUCCESS
+    assert sims.erp_orders[result.idempotency_key]["sales_order_no"] == result.sales_order_no
+
+
+async def test_same_email_twice_gives_one_order(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    event = make_email()
+    first = await run(ts_env.client, ts_worker, event)
+    orders = len(sims.erp_orders)
+    dify_calls = sims.dify_faults.requests
+    second = await run(ts_env.client, ts_worker, event)
+    assert first.status == second.status == RunStatus.SUCCESS
+    assert second.sales_order_no == first.sales_order_no
+    assert second.idempotency_key == first.idempotency_key
+    assert len(sims.erp_orders) == orders
+    assert sims.dify_faults.requests == dify_calls  # short-circuited: Dify not called again
+    assert any("duplicate" in w for w in second.warnings)
+
+
+async def test_failed_notification_is_a_warning(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    sims.smtp.fail = True
+    result = await run(ts_env.client, ts_worker, make_email())
+    assert result.status == RunStatus.SUCCESS
+    assert any(w.startswith("notification success failed") for w in result.warnings)
