@@ -82,7 +82,8 @@ class CustomerIndex:
             for _key, score, position in hits:
                 owner = self._owners[position]
                 best[owner] = max(best.get(owner, 0.0), float(score))
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        scored = [item for item in best.items() if item[1] > 0]
+        ranked = sorted(scored, key=lambda item: (-item[1], item[0]))[:limit]
         return [self._candidate(customer_id, score) for customer_id, score in ranked]
 
     def _candidate(self, customer_id: str, score: float) -> Candidate:

