@@ -1,0 +1,209 @@
+"""The orchestration API through HTTP semantics, on the real Temporal dev server."""
+
+import asyncio
+import base64
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from models.email import workflow_id_for
+from sandbox.demo import contract_pdf, make_email
+from settings import Settings
+from tests.api.conftest import open_api
+
+RUN = "/v1/orchestrations/sales-email/run"
+RUNS = "/v1/orchestrations/sales-email/runs"
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    data = make_email().model_dump(mode="json", by_alias=True)
+    data.update(changes)
+    return data
+
+
+async def finished(api: httpx.AsyncClient, workflow_id: str) -> dict[str, Any]:
+    for _ in range(200):
+        response = await api.get(f"{RUNS}/{workflow_id}")
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()
+        if run["status"] not in ("RUNNING",):
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {workflow_id} did not finish: {run}")
+
+
+async def test_healthz_needs_no_key(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/healthz", headers={"X-API-Key": ""})
+    assert response.json() == {"status": "ok", "database": True, "temporal": True}
+
+
+async def test_missing_or_wrong_api_key_is_401(api: httpx.AsyncClient) -> None:
+    assert (await api.post(RUN, json=body(), headers={"X-API-Key": "wrong"})).status_code == 401
+    assert (await api.get(RUNS, headers={"X-API-Key": ""})).status_code == 401
+
+
+async def test_submit_runs_to_success_and_a_resubmission_is_a_duplicate(
+    api: httpx.AsyncClient,
+) -> None:
+    email = body()
+    first = await api.post(RUN, json=email)
+    assert first.status_code == 202, first.text
+    answer = first.json()
+    assert answer["duplicate"] is False and answer["status"] == "RUNNING"
+    assert answer["workflow_id"] == workflow_id_for(email["message_id"])
+    run = await finished(api, answer["workflow_id"])
+    assert run["status"] == "SUCCESS" and run["sales_order_no"]
+    again = await api.post(RUN, json=email)
+    assert again.status_code == 202
+    assert again.json()["duplicate"] is True
+    assert again.json()["workflow_id"] == answer["workflow_id"]
+    assert again.json()["status"] == "SUCCESS"
+
+
+async def test_raw_email_upload_runs(api: httpx.AsyncClient) -> None:
+    message = EmailMessage()
+    message["From"] = "Li Lei <Buyer@Huadong.example>"
+    message["To"] = "sales@mcs.example"
+    message["Subject"] = "采购合同 HT-RAW-1"
+    message["Message-ID"] = "<raw-upload-1@huadong.example>"
+    message.set_content("见附件")
+    message.add_attachment(
+        contract_pdf("HT-RAW-1"),
+        maintype="application",
+        subtype="pdf",
+        filename="采购合同_华东机械.pdf",
+    )
+    response = await api.post(
+        "/v1/emails", content=message.as_bytes(), headers={"Content-Type": "message/rfc822"}
+    )
+    assert response.status_code == 202, response.text
+    run = await finished(api, response.json()["workflow_id"])
+    assert run["status"] == "SUCCESS" and run["contact_id"] == "K001"
+
+
+async def test_raw_email_needs_rfc822_content_type(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/emails", content=b"From: a@b\r\n\r\nhi")
+    assert response.status_code == 415
+    assert "message/rfc822" in response.json()["detail"]
+
+
+async def test_malformed_json_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        RUN, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_missing_sender_is_422(api: httpx.AsyncClient) -> None:
+    email = body()
+    del email["from_email"]
+    response = await api.post(RUN, json=email)
+    assert response.status_code == 422
+    assert "from_email" in response.text
+
+
+async def test_bad_base64_is_422(api: httpx.AsyncClient) -> None:
+    email = body()
+    email["attachments"][0]["bytes_b64"] = "%%% not base64 %%%"
+    response = await api.post(RUN, json=email)
+    assert response.status_code == 422
+    assert "not base64" in response.json()["detail"]
+
+
+async def test_a_pdf_that_is_not_a_pdf_is_422(api: httpx.AsyncClient) -> None:
+    email = body()
+    email["attachments"][0]["bytes_b64"] = base64.b64encode(b"MZ\x90\x00 an exe").decode()
+    response = await api.post(RUN, json=email)
+    assert response.status_code == 422
+    assert "not a PDF" in response.json()["detail"]
+
+
+async def test_attachment_over_the_limit_is_413(
+    dev_settings: Settings, dev_env: WorkflowEnvironment
+) -> None:
+    small = dev_settings.model_copy(update={"max_attachment_bytes": 100})
+    async for api in open_api(small, dev_env):
+        response = await api.post(RUN, json=body())
+        assert response.status_code == 413
+        assert "over the limit of 100" in response.json()["detail"]
+
+
+async def test_attachment_without_bytes_or_url_is_422(api: httpx.AsyncClient) -> None:
+    email = body()
+    email["attachments"][0]["bytes_b64"] = None
+    response = await api.post(RUN, json=email)
+    assert response.status_code == 422
+    assert "needs bytes_b64 or url" in response.json()["detail"]
+
+
+async def test_unknown_run_is_404(api: httpx.AsyncClient) -> None:
+    assert (await api.get(f"{RUNS}/sales-email-doesnotexist")).status_code == 404
+
+
+async def test_list_runs_filters_by_status(api: httpx.AsyncClient) -> None:
+    answer = (await api.post(RUN, json=body(subject="no keyword here"))).json()
+    await finished(api, answer["workflow_id"])
+    for _ in range(100):
+        rows = (await api.get(RUNS, params={"status": "IGNORED"})).json()
+        if answer["workflow_id"] in [r["workflow_id"] for r in rows]:
+            break
+        await asyncio.sleep(0.1)
+    assert answer["workflow_id"] in [r["workflow_id"] for r in rows]
+    assert {r["status"] for r in rows} == {"IGNORED"}
+    assert (await api.get(RUNS, params={"status": "NOPE"})).status_code == 422
+
+
+async def test_review_of_a_finished_run_is_409(api: httpx.AsyncClient) -> None:
+    answer = (await api.post(RUN, json=body(subject="no keyword"))).json()
+    await finished(api, answer["workflow_id"])
+    decision = {"decision": "approve", "reviewer": "ops"}
+    response = await api.post(f"{RUNS}/{answer['workflow_id']}/review", json=decision)
+    assert response.status_code == 409
+
+
+async def test_review_naming_an_unknown_customer_is_422(api: httpx.AsyncClient) -> None:
+    decision = {"decision": "approve", "reviewer": "ops", "customer_id": "C999"}
+    response = await api.post(f"{RUNS}/whatever/review", json=decision)
+    assert response.status_code == 422
+    assert "unknown customer" in response.json()["detail"]
+
+
+async def test_review_through_the_api_approves_a_waiting_run(api: httpx.AsyncClient) -> None:
+    answer = (await api.post(RUN, json=body(attachments=_renamed("合同_不认识的公司.pdf")))).json()
+    run = await finished(api, answer["workflow_id"])
+    assert run["status"] == "MANUAL_REVIEW"
+    assert run["review"]["reason"] == "CUSTOMER_MATCH_LOW_SCORE"
+    bad = await api.post(f"{RUNS}/{answer['workflow_id']}/review", json={"decision": "maybe"})
+    assert bad.status_code == 422
+    decision = {"decision": "approve", "reviewer": "ops", "customer_id": "C001"}
+    response = await api.post(f"{RUNS}/{answer['workflow_id']}/review", json=decision)
+    assert response.status_code == 200, response.text
+    assert response.json()["customer_id"] == "C001"
+    for _ in range(100):
+        run = (await api.get(f"{RUNS}/{answer['workflow_id']}")).json()
+        if run["status"] not in ("RUNNING", "MANUAL_REVIEW"):
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "SUCCESS" and run["customer_id"] == "C001"
+
+
+def _renamed(filename: str) -> list[dict[str, Any]]:
+    attachments: list[dict[str, Any]] = body()["attachments"]
+    attachments[0]["filename"] = filename
+    return attachments
+
+
+async def test_signed_file_url_serves_the_pdf_and_rejects_tampering(api: httpx.AsyncClient) -> None:
+    answer = (await api.post(RUN, json=body())).json()
+    run = await finished(api, answer["workflow_id"])
+    url = httpx.URL(run["file_url"])
+    path = f"{url.path}?{url.query.decode()}"
+    response = await api.get(path, headers={"X-API-Key": ""})
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF-")
+    tampered = path.replace("signature=", "signature=0")
+    assert (await api.get(tampered)).status_code == 403
+    expired = path.replace("expires=", "expires=1")
+    assert (await api.get(expired)).status_code == 403
