@@ -76,11 +76,13 @@ async def temporal_server(settings: Settings) -> AsyncIterator[None]:
         stop_process(process)
 
 
-def spawn(command: list[str], log_path: Path) -> "subprocess.Popen[bytes]":
+def spawn(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> "subprocess.Popen[bytes]":
     """Start a child in its own session, its output appended to `log_path`."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
 
 
