@@ -1,0 +1,59 @@
+"""Replay safety: recorded histories must replay on the current workflow code."""
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from models.runs import ReviewDecision, RunStatus
+from sandbox.demo import make_email
+from settings import Settings
+from tests.workflows.test_sales_email import start, wait_for_review
+from workflows.sales_email import SalesEmailWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+RECORD = os.environ.get("MCS_RECORD_HISTORIES") == "1"
+
+
+async def replay(history: WorkflowHistory) -> None:
+    replayer = Replayer(workflows=[SalesEmailWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    await replay(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+async def test_recorded_histories_cover_the_main_outcomes() -> None:
+    names = {p.stem for p in HISTORIES.glob("*.json")}
+    assert {"success", "review_approved", "review_rejected", "unknown_contact"} <= names
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "decision"),
+    [
+        ("success", make_email(), None),
+        ("unknown_contact", make_email(sender="x@unknown.example"), None),
+        ("review_approved", make_email(filename="合同_某某不知名公司.pdf"), "approve"),
+        ("review_rejected", make_email(filename="采购合同_远航科技.pdf"), "reject"),
+    ],
+)
+async def test_fresh_history_replays(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, name: str, email: object, decision: str | None
+) -> None:
+    handle = await start(ts_env.client, ts_worker, email)  # type: ignore[arg-type]
+    if decision:
+        await wait_for_review(handle)
+        chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")  # type: ignore[arg-type]
+        await handle.execute_update(SalesEmailWorkflow.review, chosen)
+    result = await handle.result()
+    assert result.status != RunStatus.FAILED
+    history = await handle.fetch_history()
+    await replay(history)
+    if RECORD:
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
