@@ -1,0 +1,190 @@
+"""Throughput and latency of MCS end to end, against a floor workflow on the same server.
+
+Starts a Temporal dev server, the simulators (zero latency), `mcs worker`, `mcs api` and a floor
+worker as separate processes on loopback, then prints:
+  - intake p50/p99 of `POST .../run` while submitting at --rate emails/s (target p99 < 50 ms),
+  - end-to-end emails/s for a burst of --emails, and the floor's workflows/s, with the ratio,
+  - the workflow history size of a run whose PDF is 5 MB (target < 64 KB).
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from activities.masterdata import replace_masterdata  # noqa: E402
+from bench.floor import FloorWorkflow  # noqa: E402
+from devstack import free_port, spawn, stop_process, temporal_server, wait_for_port  # noqa: E402
+from models.db import create_schema, make_engine  # noqa: E402
+from models.runs import OrchestratorRunResult  # noqa: E402
+from sandbox.demo import contract_pdf, demo_masterdata, make_email  # noqa: E402
+from settings import Settings  # noqa: E402
+
+BIN = Path(sys.executable).parent
+CONCURRENCY = 32
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def submit(api: httpx.AsyncClient, pdf: bytes | None = None) -> tuple[str, float]:
+    body = make_email(pdf=pdf).model_dump(mode="json", by_alias=True)
+    started = time.perf_counter()
+    response = await api.post("/v1/orchestrations/sales-email/run", json=body)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return response.json()["workflow_id"], elapsed
+
+
+async def wait_all(client: Client, workflow_ids: list[str]) -> list[str]:
+    results = await asyncio.gather(
+        *(
+            client.get_workflow_handle(w, result_type=OrchestratorRunResult).result()
+            for w in workflow_ids
+        )
+    )
+    return [str(getattr(r, "status", r)) for r in results]
+
+
+async def paced_intake(api: httpx.AsyncClient, client: Client, count: int, rate: float) -> None:
+    started = time.perf_counter()
+
+    async def one(i: int) -> tuple[str, float]:
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        return await submit(api)
+
+    submitted = await asyncio.gather(*(one(i) for i in range(count)))
+    latencies = [latency * 1000 for _, latency in submitted]
+    statuses = await wait_all(client, [w for w, _ in submitted])
+    print(f"intake at {rate:.0f} emails/s, {count} emails:")
+    print(f"  p50 {statistics.median(latencies):.1f} ms   p99 {percentile(latencies, 0.99):.1f} ms"
+          f"   max {max(latencies):.1f} ms   (target p99 < 50 ms)")  # fmt: skip
+    print(f"  outcomes: {sorted(set(statuses))}")
+
+
+async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> float:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one() -> str:
+        async with gate:
+            workflow_id, _ = await submit(api)
+        handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+        result = await handle.result()
+        assert getattr(result, "status", "") == "SUCCESS", result
+        return workflow_id
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def floor_throughput(client: Client, count: int, task_queue: str) -> float:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one() -> int:
+        async with gate:
+            handle = await client.start_workflow(
+                FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=task_queue
+            )
+        return await handle.result()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
+    pdf = contract_pdf("HT-BIG", pad_to=5 * 1024 * 1024)
+    workflow_id, _ = await submit(api, pdf)
+    handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+    result = await handle.result()
+    description = await handle.describe()
+    size = description.raw_description.workflow_execution_info.history_size_bytes
+    events = description.raw_description.workflow_execution_info.history_length
+    print(f"history of a run with a {len(pdf) / 1e6:.1f} MB PDF: {size / 1024:.1f} KB in {events} "
+          f"events, status {getattr(result, 'status', result)} (target < 64 KB)")  # fmt: skip
+
+
+def _environment(root: Path, ports: dict[str, int]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MCS_DATA_DIR": str(root),
+        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "MCS_API_PORT": str(ports["api"]),
+        "MCS_API_KEYS": "bench-key",
+        "MCS_DIFY_BASE_URL": f"http://127.0.0.1:{ports['dify']}",
+        "MCS_ERP_BASE_URL": f"http://127.0.0.1:{ports['erp']}",
+        "MCS_SMTP_HOST": "127.0.0.1",
+        "MCS_SMTP_PORT": str(ports["smtp"]),
+    }
+
+
+async def main(count: int, rate: float) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mcs-bench-"))
+    ports = {n: free_port() for n in ("temporal", "ui", "api", "dify", "erp", "smtp")}
+    settings = Settings(
+        data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
+    )
+    engine = make_engine(settings.db_url)
+    create_schema(engine)
+    with Session(engine) as session:
+        replace_masterdata(session, demo_masterdata())
+        session.commit()
+    address = f"127.0.0.1:{ports['temporal']}"
+    commands = {
+        "dify": [str(BIN / "mcs"), "sandbox", "dify", "--port", str(ports["dify"])],
+        "erp": [str(BIN / "mcs"), "sandbox", "erp", "--port", str(ports["erp"])],
+        "smtp": [str(BIN / "mcs"), "sandbox", "smtp", "--port", str(ports["smtp"])],
+        "worker": [str(BIN / "mcs"), "worker"],
+        "api": [str(BIN / "mcs"), "api"],
+        "floor": [sys.executable, str(Path(__file__).with_name("floor.py")), "--address", address],
+    }
+    env = _environment(root, ports)
+    async with temporal_server(settings):
+        processes = [spawn(cmd, root / f"{name}.log", env) for name, cmd in commands.items()]
+        try:
+            for name in ("api", "dify", "erp", "smtp"):
+                await wait_for_port(ports[name])
+            client = await Client.connect(address, data_converter=pydantic_data_converter)
+            headers = {"X-API-Key": "bench-key"}
+            limits = httpx.Limits(max_connections=CONCURRENCY * 2)
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{ports['api']}",
+                headers=headers,
+                timeout=60,
+                limits=limits,
+            ) as api:
+                await e2e_throughput(api, client, 10)  # warm-up
+                await floor_throughput(client, 10, "floor")
+                await paced_intake(api, client, count, rate)
+                mcs = await e2e_throughput(api, client, count)
+                floor = await floor_throughput(client, count, "floor")
+                print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
+                print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
+                      f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
+                await history_of_big_pdf(api, client)
+        finally:
+            for process in processes:
+                stop_process(process)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=50.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.emails, args.rate))
