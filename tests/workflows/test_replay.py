@@ -24,9 +24,15 @@ async def replay(history: WorkflowHistory) -> None:
     await replayer.replay_workflow(history)
 
 
-@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
-async def test_recorded_history_replays(path: Path) -> None:
-    await replay(WorkflowHistory.from_json(path.stem, path.read_text()))
+def recorded() -> list[WorkflowHistory]:
+    return [
+        WorkflowHistory.from_json(p.stem, p.read_text()) for p in sorted(HISTORIES.glob("*.json"))
+    ]
+
+
+@pytest.mark.parametrize("history", recorded(), ids=lambda h: h.workflow_id)
+async def test_recorded_history_replays(history: WorkflowHistory) -> None:
+    await replay(history)
 
 
 async def test_recorded_histories_cover_the_main_outcomes() -> None:
@@ -49,11 +55,15 @@ async def test_fresh_history_replays(
     handle = await start(ts_env.client, ts_worker, email)  # type: ignore[arg-type]
     if decision:
         await wait_for_review(handle)
-        chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")  # type: ignore[arg-type]
+        chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")
         await handle.execute_update(SalesEmailWorkflow.review, chosen)
     result = await handle.result()
     assert result.status != RunStatus.FAILED
     history = await handle.fetch_history()
     await replay(history)
     if RECORD:
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        save(HISTORIES / f"{name}.json", history.to_json())
+
+
+def save(path: Path, text: str) -> None:
+    path.write_text(text)
