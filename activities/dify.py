@@ -27,13 +27,17 @@ _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 
 
 def extract_json(answer: str) -> dict[str, Any]:
-    """The JSON object in an LLM answer, tolerating think tags, fences and surrounding prose."""
+    """The JSON object in an LLM answer, tolerating think tags, fences and surrounding prose.
+
+    Parsing is strict: a truncated answer must fail rather than become half an order, so
+    langchain's fence handling is used with `json.loads` instead of its partial-JSON parser.
+    """
     text = _THINK.sub("", answer).replace("</think>", "").strip()
     start, end = text.find("{"), text.rfind("}")
     candidates = [text] + ([text[start : end + 1]] if 0 <= start < end else [])
     for candidate in candidates:
         try:
-            value = parse_json_markdown(candidate)
+            value = parse_json_markdown(candidate, parser=json.loads)
         except (OutputParserException, ValueError):
             continue
         if isinstance(value, dict):

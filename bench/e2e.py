@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +120,16 @@ async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
           f"events, status {getattr(result, 'status', result)} (target < 64 KB)")  # fmt: skip
 
 
+def print_cpu(processes: dict[str, "subprocess.Popen[bytes]"]) -> None:
+    """CPU seconds each process used over the whole run (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, process in processes.items():
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    print("CPU seconds per process: " + ", ".join(f"{n} {s:.1f}" for n, s in used.items()))
+
+
 def _environment(root: Path, ports: dict[str, int]) -> dict[str, str]:
     return {
         **os.environ,
@@ -177,6 +188,7 @@ async def main(count: int, rate: float) -> None:
                 print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
                       f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
                 await history_of_big_pdf(api, client)
+            print_cpu(dict(zip(commands, processes, strict=True)))
         finally:
             for process in processes:
                 stop_process(process)

@@ -1,5 +1,6 @@
 """A Dify simulator: `/v1/chat-messages` in blocking mode, reading the PDF from its remote URL."""
 
+import functools
 import io
 import json
 import re
@@ -103,8 +104,14 @@ async def _read_pdf(url: str) -> str:
         response = await client.get(url)
     if response.status_code != 200:
         raise ValueError(f"file download failed: HTTP {response.status_code}")
+    return _pdf_text(response.content)
+
+
+@functools.lru_cache(maxsize=256)
+def _pdf_text(content: bytes) -> str:
+    """The text of a PDF (cached: the simulator should not dominate a benchmark's CPU)."""
     try:
-        reader = PdfReader(io.BytesIO(response.content))
+        reader = PdfReader(io.BytesIO(content))
         return "\n".join(page.extract_text() or "" for page in reader.pages)
     except PdfReadError as error:
         raise ValueError(f"not a readable PDF: {error}") from error

@@ -29,7 +29,10 @@ def test_extract_json_tolerates_llm_wrapping(answer: str) -> None:
     assert extract_json(answer) == CONTRACT
 
 
-@pytest.mark.parametrize("answer", ["", "Sorry, I cannot read that.", "[1, 2]"])
+@pytest.mark.parametrize(
+    "answer",
+    ["", "Sorry, I cannot read that.", "[1, 2]", '{"ok": true, "items": [{"product_code": "P"'],
+)
 def test_extract_json_rejects_answers_without_an_object(answer: str) -> None:
     with pytest.raises(ValueError):
         extract_json(answer)
