@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "sales-email"
+    workflow_sandbox: bool = False
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -93,6 +93,7 @@ def settings(sims: Sims, data_dir: Path) -> Settings:
         smtp_host="127.0.0.1",
         smtp_port=sims.smtp_port,
         api_keys=["test-key"],
+        workflow_sandbox=True,
     )
 
 

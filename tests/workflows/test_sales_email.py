@@ -253,3 +253,31 @@ async def test_failed_notification_is_a_warning(
     result = await run(ts_env.client, ts_worker, make_email())
     assert result.status == RunStatus.SUCCESS
     assert any(w.startswith("notification success failed") for w in result.warnings)
+
+
+async def test_every_step_attempt_is_audited(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    from sqlmodel import Session, select
+
+    from models.db import make_engine
+    from models.runs import AuditEvent
+
+    result = await run(ts_env.client, ts_worker, make_email())
+    engine = make_engine(ts_worker.db_url)
+    steps: set[str] = set()
+    for _ in range(100):
+        with Session(engine) as session:
+            rows = session.exec(
+                select(AuditEvent).where(AuditEvent.workflow_id == result.workflow_id)
+            )
+            steps = {row.step for row in rows if row.outcome == "ok"}
+        if "finalize" in steps:
+            break
+        await asyncio.sleep(0.05)
+    engine.dispose()
+    assert steps == {
+        "check_idempotency", "load_masterdata", "match_contact", "detect_contract_signal",
+        "match_customer", "upload_pdf", "call_dify_contract", "call_dify_order_payload",
+        "call_erp_gateway", "notify_sales", "finalize",
+    }  # fmt: skip
