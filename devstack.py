@@ -59,7 +59,7 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = Non
 
 
 @asynccontextmanager
-async def temporal_server(settings: Settings) -> AsyncIterator[None]:
+async def temporal_server(settings: Settings) -> AsyncIterator["subprocess.Popen[bytes]"]:
     """The dev server on a SQLite file, search attributes registered; stopped by its PID."""
     attributes = [arg for key in sa.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")]
     command = [
@@ -73,7 +73,7 @@ async def temporal_server(settings: Settings) -> AsyncIterator[None]:
     process = spawn(command, settings.data_dir / "temporal.log")
     try:
         await wait_for_port(settings.temporal_port, process)
-        yield
+        yield process
     finally:
         stop_process(process)
 

@@ -165,7 +165,7 @@ async def main(count: int, rate: float) -> None:
         "floor": [sys.executable, str(Path(__file__).with_name("floor.py")), "--address", address],
     }
     env = _environment(root, ports)
-    async with temporal_server(settings):
+    async with temporal_server(settings) as server:
         processes = [spawn(cmd, root / f"{name}.log", env) for name, cmd in commands.items()]
         try:
             for name in ("api", "dify", "erp", "smtp"):
@@ -188,7 +188,7 @@ async def main(count: int, rate: float) -> None:
                 print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
                       f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
                 await history_of_big_pdf(api, client)
-            print_cpu(dict(zip(commands, processes, strict=True)))
+            print_cpu({"temporal": server, **dict(zip(commands, processes, strict=True))})
         finally:
             for process in processes:
                 stop_process(process)

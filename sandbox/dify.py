@@ -1,9 +1,11 @@
 """A Dify simulator: `/v1/chat-messages` in blocking mode, reading the PDF from its remote URL."""
 
+import contextlib
 import functools
 import io
 import json
 import re
+from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,9 +101,8 @@ def _as_answer(data: dict[str, Any]) -> str:
     )
 
 
-async def _read_pdf(url: str) -> str:
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.get(url)
+async def _read_pdf(client: httpx.AsyncClient, url: str) -> str:
+    response = await client.get(url)
     if response.status_code != 200:
         raise ValueError(f"file download failed: HTTP {response.status_code}")
     return _pdf_text(response.content)
@@ -119,7 +120,14 @@ def _pdf_text(content: bytes) -> str:
 
 def create_app(contract_key: str, order_key: str) -> FastAPI:
     """The simulator app for the two MCS chatflows."""
-    app = FastAPI(title="Dify simulator")
+    http = httpx.AsyncClient(timeout=30)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await http.aclose()
+
+    app = FastAPI(title="Dify simulator", lifespan=lifespan)
     state = FaultState()
     app.state.faults = state
     app.include_router(fault_router(state))
@@ -147,7 +155,7 @@ def create_app(contract_key: str, order_key: str) -> FastAPI:
         if not url:
             return dify_error(400, "invalid_param", "Invalid file url")
         try:
-            text = await _read_pdf(url)
+            text = await _read_pdf(http, url)
         except ValueError as error:
             return dify_error(400, "invalid_param", str(error))
         return _message(_as_answer(parse_contract_text(text)))

@@ -1,5 +1,7 @@
 """Pure helpers of SalesEmailWorkflow: review validation, step inputs, mail contexts."""
 
+from temporalio.exceptions import ActivityError
+
 from models.email import EmailEvent
 from models.results import ContactMatch, ContractResult, CustomerMatch, OrderPayloadInput
 from models.runs import OrchestratorRunResult, ReviewDecision, ReviewInfo, RunStatus
@@ -95,3 +97,9 @@ def mail_context(state: OrchestratorRunResult, event: EmailEvent | None) -> dict
             for c in (review.candidates if review else [])
         ),
     }
+
+
+def cause_of(error: ActivityError) -> str:
+    """The message of the error behind a failed activity."""
+    cause = error.cause
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)

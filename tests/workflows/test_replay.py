@@ -16,7 +16,7 @@ from tests.workflows.test_sales_email import start, wait_for_review
 from workflows.sales_email import SalesEmailWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-RECORD = os.environ.get("MCS_RECORD_HISTORIES") == "1"
+RECORD = os.environ.get("MCS_RECORD_HISTORIES", "")  # a file-name suffix, e.g. "-v2"
 
 
 async def replay(history: WorkflowHistory) -> None:
@@ -62,7 +62,7 @@ async def test_fresh_history_replays(
     history = await handle.fetch_history()
     await replay(history)
     if RECORD:
-        save(HISTORIES / f"{name}.json", history.to_json())
+        save(HISTORIES / f"{name}{RECORD}.json", history.to_json())
 
 
 def save(path: Path, text: str) -> None:
