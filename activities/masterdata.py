@@ -72,7 +72,11 @@ class MasterdataCache:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
 
-    def get(self) -> Snapshot:
+    def get(self, version: int | None = None) -> Snapshot:
+        """The current snapshot; `version` (from `load_masterdata`) skips the version query."""
+        cached = self._snapshot
+        if version is not None and cached is not None and cached.version == version:
+            return cached
         with Session(self._engine) as session:
             version = current_version(session)
             cached = self._snapshot
@@ -122,7 +126,9 @@ class MasterdataActivities:
     @activity.defn
     def match_contact(self, input: MatchContactInput) -> ContactMatch:
         """Find the sender among the known contacts (exact, case-insensitive email)."""
-        contact = self._cache.get().contacts_by_email.get(input.from_email.strip().lower())
+        contact = self._cache.get(input.version).contacts_by_email.get(
+            input.from_email.strip().lower()
+        )
         if contact is None:
             return ContactMatch()
         return ContactMatch(

@@ -120,7 +120,7 @@ class MatchingActivities:
     @activity.defn
     def match_customer(self, input: MatchCustomerInput) -> CustomerMatch:
         """Fuzzy-match the PDF name to a customer and check it against the contact's customer."""
-        index = self._cache.get().index
+        index = self._cache.get(input.version).index
         if input.chosen_customer_id is not None:
             return self._chosen(index, input.chosen_customer_id)
         candidates = index.match(input.filename)

@@ -9,9 +9,16 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from activities.files import BlobStore
-from settings import Settings, get_settings
+from settings import Settings
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (no per-request override machinery)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 def get_session(request: Request) -> Iterator[Session]:

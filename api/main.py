@@ -1,11 +1,12 @@
 """The FastAPI app factory and its lifespan (engine, Temporal client, blob store)."""
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import Histogram, make_asgi_app
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from activities.files import BlobStore
@@ -34,22 +35,36 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         engine.dispose()
 
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
-    app.dependency_overrides[get_settings] = lambda: config
+    app.state.settings = config
     for module in (orchestrations, emails, files, health):
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUEST_SECONDS.labels(request.method, path, response.status_code).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(MeasureRequests)
     return app
+
+
+class MeasureRequests:
+    """Request durations by route into Prometheus (plain ASGI: cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_and_note)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            REQUEST_SECONDS.labels(scope["method"], path, status).observe(elapsed)
