@@ -18,8 +18,9 @@ from sqlmodel import Session, select
 
 from activities.masterdata import replace_masterdata
 from api.main import create_app
-from models.db import create_schema, make_engine
+from models.db import make_engine
 from models.masterdata import Customer
+from models.migrate import upgrade
 from sandbox import dify, erp
 from sandbox.demo import demo_masterdata
 from sandbox.smtp import start_sink
@@ -148,9 +149,9 @@ async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Setting
 
 
 def load_demo_masterdata(settings: Settings) -> bool:
-    """Load the demo masterdata into an empty database."""
+    """Migrate the database, then load the demo masterdata if it has no customers."""
+    upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
-    create_schema(engine)
     with Session(engine) as session:
         if session.exec(select(Customer).limit(1)).first() is not None:
             return False

@@ -95,6 +95,27 @@ def sandbox(settings: Settings, system: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
+def check_schema(settings: Settings) -> None:
+    """Refuse to start on a database that `mcs db upgrade` has not brought up to date."""
+    from models.db import make_engine
+    from models.migrate import SchemaOutdated, ensure_migrated
+
+    engine = make_engine(settings.db_url)
+    try:
+        ensure_migrated(engine)
+    except SchemaOutdated as error:
+        raise SystemExit(f"mcs: {error}") from error
+    finally:
+        engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     decide.add_argument("--customer-id")
     decide.add_argument("--reviewer", default="cli")
     decide.add_argument("--comment")
+    db = commands.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
     sim = commands.add_parser("sandbox", help="run one simulator")
     sim.add_argument("system", choices=["dify", "erp", "smtp"])
     sim.add_argument("--port", type=int, required=True)
@@ -126,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("httpx", "mail.log", "temporalio.activity"):
+    for noisy in ("httpx", "mail.log", "temporalio.activity", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = get_settings()
     if args.command == "dev":
@@ -139,13 +162,23 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "worker":
         from worker import run_worker
 
-        asyncio.run(run_worker(settings))
+        check_schema(settings)
+        try:
+            asyncio.run(run_worker(settings))
+        except RuntimeError as error:
+            raise SystemExit(f"mcs: worker stopped: {error}") from error
     elif args.command == "api":
         import uvicorn
 
         from api.main import create_app
 
+        check_schema(settings)
         uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    elif args.command == "db":
+        from models.migrate import upgrade
+
+        upgrade(settings.db_url)
+        print(f"database {_redacted(settings.db_url)} is at the newest schema")
     elif args.command == "submit":
         submit(settings, args.file)
     elif args.command == "runs":

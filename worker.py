@@ -20,7 +20,8 @@ from activities.masterdata import MasterdataActivities, MasterdataCache
 from activities.matching import MatchingActivities
 from activities.notify import NotifyActivities
 from activities.runs import RunActivities
-from models.db import create_schema, make_engine
+from models.db import make_engine
+from models.migrate import ensure_migrated
 from settings import Settings
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -50,7 +51,7 @@ def runner(settings: Settings) -> WorkflowRunner:
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A worker with every activity wired to real clients; closes them on exit."""
     engine = make_engine(settings.db_url)
-    create_schema(engine)
+    ensure_migrated(engine)
     cache = MasterdataCache(engine)
     executor = concurrent.futures.ThreadPoolExecutor(MAX_ACTIVITY_THREADS)
     audit = AuditWriter(engine)

@@ -11,7 +11,8 @@ from temporalio.client import Client
 
 from activities.files import BlobStore
 from api.routes import emails, files, health, orchestrations
-from models.db import create_schema, make_engine
+from models.db import make_engine
+from models.migrate import ensure_migrated
 from settings import Settings, get_settings
 from worker import connect
 
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(config.db_url)
-        create_schema(engine)
+        ensure_migrated(engine)
         app.state.engine = engine
         app.state.blobs = BlobStore(config.blob_dir)
         app.state.temporal = temporal or await connect(config)

@@ -19,18 +19,22 @@ import uuid
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.masterdata import replace_masterdata  # noqa: E402
 from bench.floor import FloorWorkflow  # noqa: E402
-from devstack import free_port, spawn, stop_process, temporal_server, wait_for_port  # noqa: E402
-from models.db import create_schema, make_engine  # noqa: E402
+from devstack import (  # noqa: E402
+    free_port,
+    load_demo_masterdata,
+    spawn,
+    stop_process,
+    temporal_server,
+    wait_for_port,
+)
 from models.runs import OrchestratorRunResult  # noqa: E402
-from sandbox.demo import contract_pdf, demo_masterdata, make_email  # noqa: E402
+from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -154,11 +158,7 @@ async def main(count: int, rate: float) -> None:
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
     )
-    engine = make_engine(settings.db_url)
-    create_schema(engine)
-    with Session(engine) as session:
-        replace_masterdata(session, demo_masterdata())
-        session.commit()
+    load_demo_masterdata(settings)
     address = f"127.0.0.1:{ports['temporal']}"
     commands = {
         "dify": [str(BIN / "mcs"), "sandbox", "dify", "--port", str(ports["dify"])],

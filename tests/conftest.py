@@ -11,18 +11,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
-from sqlmodel import Session
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.masterdata import replace_masterdata
 from api.main import create_app
-from models.db import create_schema, make_engine
+from devstack import load_demo_masterdata
 from sandbox import dify, erp
-from sandbox.demo import demo_masterdata
 from sandbox.faults import Faults, FaultState
 from sandbox.smtp import SinkHandler, start_sink
 from settings import Settings
@@ -99,12 +96,7 @@ def settings(sims: Sims, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def masterdata(settings: Settings) -> None:
-    engine = make_engine(settings.db_url)
-    create_schema(engine)
-    with Session(engine) as session:
-        replace_masterdata(session, demo_masterdata())
-        session.commit()
-    engine.dispose()
+    load_demo_masterdata(settings)
 
 
 async def register_search_attributes(client: Client) -> None:

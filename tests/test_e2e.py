@@ -10,27 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
-from sqlmodel import Session
 
-from activities.masterdata import replace_masterdata
-from devstack import spawn, stop_process, temporal_server, wait_for_port
-from models.db import create_schema, make_engine
+from devstack import load_demo_masterdata, spawn, stop_process, temporal_server, wait_for_port
 from sandbox.demo import make_email
 from settings import Settings
 from tests.servers import binary, free_port
 
 MCS = str(Path(sys.executable).parent / "mcs")
-
-
-def _masterdata(settings: Settings) -> None:
-    from sandbox.demo import demo_masterdata
-
-    engine = make_engine(settings.db_url)
-    create_schema(engine)
-    with Session(engine) as session:
-        replace_masterdata(session, demo_masterdata())
-        session.commit()
-    engine.dispose()
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -52,7 +38,7 @@ async def stack() -> AsyncIterator[tuple[str, Path, str]]:
         "MCS_SMTP_HOST": "127.0.0.1",
         "MCS_SMTP_PORT": str(ports["smtp"]),
     }
-    _masterdata(settings)
+    load_demo_masterdata(settings)
     commands = {
         "dify": [MCS, "sandbox", "dify", "--port", str(ports["dify"])],
         "erp": [MCS, "sandbox", "erp", "--port", str(ports["erp"])],

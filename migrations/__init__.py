@@ -1,0 +1,1 @@
+"""Alembic migrations of every MCS table (`mcs db upgrade`)."""
