@@ -16,8 +16,8 @@ import uvicorn
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from activities.masterdata import replace_masterdata
 from api.main import create_app
+from models import masterdata_store
 from models.db import make_engine
 from models.masterdata import Customer
 from models.migrate import upgrade
@@ -155,8 +155,7 @@ def load_demo_masterdata(settings: Settings) -> bool:
     with Session(engine) as session:
         if session.exec(select(Customer).limit(1)).first() is not None:
             return False
-        replace_masterdata(session, demo_masterdata())
-        session.commit()
+        masterdata_store.apply(session, demo_masterdata(), replace=True)
     engine.dispose()
     return True
 

@@ -1,25 +1,16 @@
-"""Masterdata in the database: versioned snapshots for matching, writes that bump the version."""
+"""Masterdata for the workflow: versioned snapshots, cached for matching, read by the steps."""
 
-import hashlib
-import json
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.matching import CustomerIndex
-from models.masterdata import (
-    Company,
-    Contact,
-    Customer,
-    MasterdataSet,
-    MasterdataVersion,
-    Product,
-    utcnow,
-)
+from models import masterdata_store as store
+from models.masterdata import Contact, Customer
 from models.results import ContactMatch, MasterdataInfo, MatchContactInput
 
 
@@ -32,36 +23,6 @@ class Snapshot:
     customers: dict[str, Customer]
     contacts_by_email: dict[str, Contact]
     index: CustomerIndex
-
-
-def current_version(session: Session) -> int:
-    row = session.get(MasterdataVersion, 1)
-    return row.version if row else 0
-
-
-def bump_version(session: Session) -> int:
-    """Increase the masterdata version inside the caller's transaction."""
-    row = session.get(MasterdataVersion, 1) or MasterdataVersion(id=1, version=0)
-    row.version += 1
-    row.updated_at = utcnow()
-    session.add(row)
-    return row.version
-
-
-def replace_masterdata(session: Session, data: MasterdataSet) -> int:
-    """Replace all masterdata with `data` in the caller's transaction; returns the new version."""
-    for table in (Contact, Customer, Company, Product):
-        session.exec(delete(table))
-    session.add_all(Customer.model_validate(c) for c in data.customers)
-    session.add_all(Contact.model_validate(c) for c in data.contacts)
-    session.add_all(Company.model_validate(c) for c in data.companies)
-    session.add_all(Product.model_validate(p) for p in data.products)
-    return bump_version(session)
-
-
-def _checksum(customers: list[Customer], contacts: list[Contact]) -> str:
-    rows = [c.model_dump() for c in customers] + [c.model_dump() for c in contacts]
-    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class MasterdataCache:
@@ -78,7 +39,7 @@ class MasterdataCache:
         if version is not None and cached is not None and cached.version == version:
             return cached
         with Session(self._engine) as session:
-            version = current_version(session)
+            version = store.current(session)
             cached = self._snapshot
             if cached is not None and cached.version == version:
                 return cached
@@ -93,7 +54,7 @@ class MasterdataCache:
         contacts = list(session.exec(select(Contact).order_by(Contact.contact_id)))
         return Snapshot(
             version=version,
-            checksum=_checksum(customers, contacts),
+            checksum=store.version_info(session).checksum,
             customers={c.customer_id: c for c in customers},
             contacts_by_email={c.email.strip().lower(): c for c in contacts},
             index=CustomerIndex(customers),

@@ -1,10 +1,27 @@
 """Masterdata: customers, contacts, companies and products, plus the version of their content."""
 
+import re
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _required(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
 
 
 def utcnow() -> datetime:
@@ -18,6 +35,18 @@ class CustomerBase(SQLModel):
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
+    _ids = field_validator("customer_id", "name")(_required)
+
+    @field_validator("customer_num")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("aliases")
+    @classmethod
+    def _clean_aliases(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(a.strip() for a in value if a.strip()))
+
 
 class Customer(CustomerBase, table=True):
     __tablename__ = "customers"
@@ -30,6 +59,14 @@ class ContactBase(SQLModel):
     customer_id: str = Field(index=True)
     sales_email: str | None = None
 
+    _ids = field_validator("contact_id", "customer_id")(_required)
+    _address = field_validator("email")(_email)
+
+    @field_validator("sales_email")
+    @classmethod
+    def _sales_email(cls, value: str | None) -> str | None:
+        return _email(value) if value and value.strip() else None
+
 
 class Contact(ContactBase, table=True):
     __tablename__ = "contacts"
@@ -38,6 +75,8 @@ class Contact(ContactBase, table=True):
 class CompanyBase(SQLModel):
     company_id: str = Field(primary_key=True, min_length=1)
     name: str = Field(min_length=1)
+
+    _ids = field_validator("company_id", "name")(_required)
 
 
 class Company(CompanyBase, table=True):
@@ -49,6 +88,8 @@ class ProductBase(SQLModel):
     product_code: str = Field(index=True)
     name: str = ""
     unit: str = ""
+
+    _ids = field_validator("product_id", "product_code")(_required)
 
 
 class Product(ProductBase, table=True):

@@ -152,3 +152,12 @@ async def ts_worker(
         yield settings
         await worker.shutdown()
         await task
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server for the whole session (its `postgres` database URL)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
