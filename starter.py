@@ -73,6 +73,36 @@ def review(settings: Settings, args: argparse.Namespace) -> None:
     print(json.dumps(answer, indent=2))
 
 
+def masterdata(settings: Settings, args: argparse.Namespace) -> None:
+    """Import a JSON or CSV file through the API, or export everything as JSON."""
+    from models.masterdata import MasterdataSet
+    from models.masterdata_store import MasterdataError, from_csv
+
+    with _client(settings) as http:
+        if args.action == "export":
+            text = json.dumps(_answer(http.get("/v1/masterdata/all")), ensure_ascii=False, indent=2)
+            if args.file:
+                args.file.write_text(text + "\n", encoding="utf-8")
+            else:
+                print(text)
+            return
+        if args.file is None or not args.file.is_file():
+            raise SystemExit(f"mcs: no such file: {args.file}")
+        text = args.file.read_text(encoding="utf-8-sig")
+        try:
+            is_csv = args.file.suffix.lower() == ".csv"
+            data = from_csv(text) if is_csv else MasterdataSet.model_validate_json(text)
+        except (MasterdataError, ValueError) as error:
+            raise SystemExit(f"mcs: {args.file}: {error}") from error
+        mode = "replace" if args.replace else "upsert"
+        body = data.model_dump(mode="json")
+        report = _answer(http.put("/v1/masterdata/bulk", json=body, params={"mode": mode}))
+    for kind, change in report["changes"].items():
+        counts = {k: len(v) if isinstance(v, list) else v for k, v in change.items()}
+        print(f"{kind:<10} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"masterdata version {report['version']}")
+
+
 def sandbox(settings: Settings, system: str, port: int) -> None:
     """Run one simulator in the foreground (for `docker compose` and the end-to-end tests)."""
     import uvicorn
@@ -135,6 +165,10 @@ def _parser() -> argparse.ArgumentParser:
     decide.add_argument("--customer-id")
     decide.add_argument("--reviewer", default="cli")
     decide.add_argument("--comment")
+    data = commands.add_parser("masterdata", help="import or export masterdata")
+    data.add_argument("action", choices=["import", "export"])
+    data.add_argument("file", type=Path, nargs="?", help=".json or .csv (export: optional)")
+    data.add_argument("--replace", action="store_true", help="delete what the file lacks")
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     sim = commands.add_parser("sandbox", help="run one simulator")
@@ -174,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
 
         check_schema(settings)
         uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    elif args.command == "masterdata":
+        masterdata(settings, args)
     elif args.command == "db":
         from models.migrate import upgrade
 

@@ -1,6 +1,8 @@
 """Masterdata persistence: validated upserts, bulk changes in one transaction, version, checksum."""
 
+import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -225,3 +227,23 @@ def version_info(session: Session) -> VersionInfo:
         session.commit()
     updated = row.updated_at.isoformat() if row.version else None
     return VersionInfo(version=row.version, checksum=row.checksum, updated_at=updated)
+
+
+def from_csv(text: str) -> MasterdataSet:
+    """One kind of masterdata from CSV; the key column names the kind, aliases split on `|`."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    columns = set(reader.fieldnames or [])
+    name = next((n for n, k in KINDS.items() if k.key in columns), None)
+    if name is None:
+        keys = ", ".join(k.key for k in KINDS.values())
+        raise MasterdataError([f"the CSV header names none of the key columns {keys}"])
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        values: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
+        if "aliases" in values:
+            values["aliases"] = [a for a in values["aliases"].split("|") if a.strip()]
+        try:
+            rows.append(KINDS[name].base.model_validate(values))
+        except ValueError as error:
+            raise MasterdataError([f"line {line}: {error}"]) from error
+    return MasterdataSet.model_validate({name: rows})

@@ -207,3 +207,20 @@ async def test_signed_file_url_serves_the_pdf_and_rejects_tampering(api: httpx.A
     assert (await api.get(tampered)).status_code == 403
     expired = path.replace("expires=", "expires=1")
     assert (await api.get(expired)).status_code == 403
+
+
+async def test_new_alias_is_matched_by_the_next_email_without_a_restart(
+    api: httpx.AsyncClient,
+) -> None:
+    def email() -> dict[str, Any]:
+        data = make_email(sender="lisa@bright.example", filename="采购合同_光明新电子_2026.pdf")
+        return data.model_dump(mode="json", by_alias=True)
+
+    before = (await api.post(RUN, json=email())).json()
+    assert (await finished(api, before["workflow_id"]))["status"] == "MANUAL_REVIEW"
+    customer = (await api.get("/v1/masterdata/customers/C003")).json()
+    customer["aliases"].append("光明新电子")
+    assert (await api.put("/v1/masterdata/customers/C003", json=customer)).status_code == 200
+    after = (await api.post(RUN, json=email())).json()
+    run = await finished(api, after["workflow_id"])
+    assert run["status"] == "SUCCESS" and run["customer_id"] == "C003"

@@ -1,0 +1,92 @@
+"""The `mcs` command against our API over real HTTP."""
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from settings import Settings
+
+MCS = str(Path(sys.executable).parent / "mcs")
+
+
+async def mcs(settings: Settings, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "MCS_API_PORT": str(settings.api_port), "MCS_API_KEYS": "test-key"}
+    process = await asyncio.create_subprocess_exec(
+        MCS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def test_masterdata_import_csv_and_export(
+    settings: Settings, api_url: str, data_dir: Path
+) -> None:
+    csv_file = write(
+        data_dir / "customers.csv",
+        "customer_id,customer_num,name,aliases\n"
+        "CSV1,CN-1,杭州测试有限公司,杭州测试|HZ Test\n"
+        "CSV2,CN-2,Ningbo Example Ltd.,\n",
+    )
+    code, output = await mcs(settings, "masterdata", "import", str(csv_file))
+    assert code == 0, output
+    assert "customers  created 2" in output
+    async with httpx.AsyncClient(base_url=api_url, headers={"X-API-Key": "test-key"}) as api:
+        row = (await api.get("/v1/masterdata/customers/CSV1")).json()
+    assert row["aliases"] == ["杭州测试", "HZ Test"]
+    exported = data_dir / "export.json"
+    code, output = await mcs(settings, "masterdata", "export", str(exported))
+    assert code == 0, output
+    ids = {c["customer_id"] for c in json.loads(exported.read_text(encoding="utf-8"))["customers"]}
+    assert {"CSV1", "CSV2", "C001"} <= ids
+
+
+async def test_masterdata_import_errors_are_clear(
+    settings: Settings, api_url: str, data_dir: Path
+) -> None:
+    bad_header = write(data_dir / "bad.csv", "id,name\n1,x\n")
+    code, output = await mcs(settings, "masterdata", "import", str(bad_header))
+    assert code != 0 and "key columns" in output
+    bad_contact = write(
+        data_dir / "contacts.json",
+        json.dumps(
+            {"contacts": [{"contact_id": "X", "email": "x@y.example", "customer_id": "NONE"}]}
+        ),
+    )
+    code, output = await mcs(settings, "masterdata", "import", str(bad_contact))
+    assert code != 0 and "HTTP 422" in output and "unknown customer" in output
+    code, output = await mcs(settings, "masterdata", "import", str(data_dir / "missing.json"))
+    assert code != 0 and "no such file" in output
+
+
+async def test_submit_eml_and_list_runs(settings: Settings, api_url: str, data_dir: Path) -> None:
+    from email.message import EmailMessage
+
+    from sandbox.demo import contract_pdf
+
+    message = EmailMessage()
+    message["From"] = "buyer@huadong.example"
+    message["To"] = "sales@mcs.example"
+    message["Subject"] = "采购合同 CLI"
+    message.set_content("附件")
+    message.add_attachment(
+        contract_pdf("HT-CLI"),
+        maintype="application",
+        subtype="pdf",
+        filename="采购合同_华东机械.pdf",
+    )
+    eml = data_dir / "cli.eml"
+    eml.write_bytes(message.as_bytes())
+    code, output = await mcs(settings, "submit", str(eml))
+    assert code == 0, output
+    assert json.loads(output)["workflow_id"].startswith("sales-email-")
+    code, output = await mcs(settings, "submit", str(data_dir / "nope.eml"))
+    assert code != 0 and "no such file" in output
