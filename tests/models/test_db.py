@@ -1,0 +1,63 @@
+"""Migrations, the unmigrated-database guard, and a whole run on PostgreSQL."""
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
+
+from models import masterdata_store
+from models.db import make_engine
+from models.migrate import SchemaOutdated, ensure_migrated, upgrade
+from models.runs import RunStatus
+from sandbox.demo import demo_masterdata, make_email
+from settings import Settings
+from tests.postgres import create_database
+from tests.workflows.test_sales_email import run
+from worker import build_worker
+
+
+def test_unmigrated_database_is_refused_until_upgraded(data_dir: Path) -> None:
+    url = f"sqlite:///{data_dir / 'fresh.db'}"
+    engine = make_engine(url)
+    with pytest.raises(SchemaOutdated, match="mcs db upgrade"):
+        ensure_migrated(engine)
+    upgrade(url)
+    ensure_migrated(engine)
+    engine.dispose()
+
+
+async def test_worker_and_api_commands_refuse_an_unmigrated_database(data_dir: Path) -> None:
+    env = {**os.environ, "MCS_DATABASE_URL": f"sqlite:///{data_dir / 'empty.db'}"}
+    for command in ("worker", "api"):
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "mcs"), command, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode != 0
+        assert b"run `mcs db upgrade`" in output
+
+
+async def test_a_run_on_postgresql(
+    postgres: str, settings: Settings, ts_env: WorkflowEnvironment, api_url: str
+) -> None:
+    url = create_database(postgres, f"run_{uuid.uuid4().hex[:8]}")
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        masterdata_store.apply(session, demo_masterdata())
+    engine.dispose()
+    on_pg = settings.model_copy(update={"database_url": url, "task_queue": f"pg-{uuid.uuid4()}"})
+    async with build_worker(ts_env.client, on_pg) as worker:
+        task = asyncio.create_task(worker.run())
+        first = await run(ts_env.client, on_pg, email := make_email())
+        second = await run(ts_env.client, on_pg, email)
+        await worker.shutdown()
+        await task
+    assert first.status == RunStatus.SUCCESS
+    assert second.sales_order_no == first.sales_order_no  # idempotency record read from PostgreSQL
