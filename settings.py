@@ -3,10 +3,32 @@
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class MailboxConfig(BaseModel):
+    """One IMAP mailbox to poll (an entry of MCS_MAILBOXES)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str
+    port: int = 993
+    tls: bool | Literal["starttls"] = True
+    user: str
+    password: str = Field(default="", repr=False)
+    oauth2_token: str = Field(default="", repr=False)
+    folder: str = "INBOX"
+    poll_seconds: int = Field(default=60, ge=5)
+    after: str = Field(default="seen", pattern=r"^(seen|move:.+|keyword:[A-Za-z0-9$_.-]+)$")
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "MailboxConfig":
+        if not self.password and not self.oauth2_token:
+            raise ValueError(f"mailbox {self.name}: set password or oauth2_token")
+        return self
 
 
 class Settings(BaseSettings):
@@ -25,25 +47,25 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
-    api_keys: Annotated[list[str], NoDecode] = ["mcs-dev-key"]
+    api_keys: Annotated[list[str], NoDecode] = Field(default=["mcs-dev-key"], repr=False)
     public_base_url: str = ""
-    file_url_secret: str = "mcs-dev-file-secret"
+    file_url_secret: str = Field(default="mcs-dev-file-secret", repr=False)
     file_url_ttl: timedelta = timedelta(hours=6)
 
     dify_base_url: str = ""
-    dify_contract_app_key: str = "app-contract-dev"
-    dify_order_app_key: str = "app-order-dev"
+    dify_contract_app_key: str = Field(default="app-contract-dev", repr=False)
+    dify_order_app_key: str = Field(default="app-order-dev", repr=False)
     dify_user: str = "mcs"
     dify_timeout: timedelta = timedelta(seconds=90)
 
     erp_base_url: str = ""
-    erp_api_key: str = "erp-dev-key"
+    erp_api_key: str = Field(default="erp-dev-key", repr=False)
     erp_timeout: timedelta = timedelta(seconds=30)
 
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: str = Field(default="", repr=False)
     smtp_from: str = "mcs@localhost"
     smtp_timeout: timedelta = timedelta(seconds=15)
     reviewer_email: str = "sales-ops@localhost"
@@ -52,6 +74,14 @@ class Settings(BaseSettings):
     contract_keywords: Annotated[list[str], NoDecode] = ["采购合同"]
     review_timeout: timedelta = timedelta(hours=72)
     max_attachment_bytes: int = 25 * 1024 * 1024
+    mailboxes: list[MailboxConfig] = []
+
+    def mailbox(self, name: str) -> MailboxConfig:
+        """The configured mailbox called `name`."""
+        for mailbox in self.mailboxes:
+            if mailbox.name == name:
+                return mailbox
+        raise KeyError(f"no mailbox {name!r} in MCS_MAILBOXES")
 
     @field_validator("api_keys", "contract_keywords", mode="before")
     @classmethod

@@ -5,17 +5,10 @@ import binascii
 
 import httpx
 from fastapi import HTTPException
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.files import BlobStore
-from activities.mailbox import sniff_content_type
-from models.email import EmailAttachment, EmailEvent, sha256_hex, workflow_id_for
-from models.runs import RunStatus, SubmitAnswer
-from settings import Settings
-from workflows import search_attributes as sa
-from workflows.sales_email import SalesEmailWorkflow
+from activities.mime import sniff_content_type
+from models.email import EmailAttachment, EmailEvent, sha256_hex
 
 DOWNLOAD_TIMEOUT = 30.0
 
@@ -104,36 +97,3 @@ def ensure_message_id(event: EmailEvent) -> EmailEvent:
         return event
     content = event.without_bytes().model_dump_json(exclude={"received_at", "provider", "uid"})
     return event.model_copy(update={"message_id": f"<{sha256_hex(content)[:40]}@mcs.generated>"})
-
-
-async def start_run(client: Client, event: EmailEvent, settings: Settings) -> SubmitAnswer:
-    """Start the email's workflow; a second submission attaches to the first run."""
-    workflow_id = workflow_id_for(event.message_id)
-    try:
-        handle: WorkflowHandle[SalesEmailWorkflow, object] = await client.start_workflow(
-            SalesEmailWorkflow.run,
-            event,
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except WorkflowAlreadyStartedError:
-        return await describe_duplicate(client, workflow_id)
-    return SubmitAnswer(
-        workflow_id=workflow_id,
-        run_id=handle.result_run_id or "",
-        status=RunStatus.RUNNING,
-        duplicate=False,
-    )
-
-
-async def describe_duplicate(client: Client, workflow_id: str) -> SubmitAnswer:
-    """The answer for an email whose run exists already."""
-    description = await client.get_workflow_handle(workflow_id).describe()
-    status = description.typed_search_attributes.get(sa.STATUS)
-    if status is None:
-        running = description.status == WorkflowExecutionStatus.RUNNING
-        status = RunStatus.RUNNING if running else RunStatus.FAILED
-    return SubmitAnswer(
-        workflow_id=workflow_id, run_id=description.run_id, status=RunStatus(status), duplicate=True
-    )

@@ -3,9 +3,10 @@
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from activities.mailbox import parse_message
+from activities.intake import start_run
+from activities.mime import parse_message
 from api.deps import BlobsDep, SettingsDep, TemporalDep, require_api_key
-from api.intake import start_run, store_attachment
+from api.intake import store_attachment
 from models.runs import SubmitAnswer
 
 router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(require_api_key)])
@@ -31,4 +32,4 @@ async def submit_raw_email(
     for attachment, data in zip(parsed.event.attachments, parsed.payloads, strict=True):
         stored.append(await run_in_threadpool(store_attachment, attachment, data, blobs, limit))
     event = parsed.event.model_copy(update={"attachments": stored})
-    return await start_run(temporal, event, settings)
+    return await start_run(temporal, event, settings.task_queue)

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from activities.intake import start_run
 from api.deps import BlobsDep, SessionDep, SettingsDep, TemporalDep, require_api_key
-from api.intake import attachment_bytes, ensure_message_id, start_run, store_attachment
+from api.intake import attachment_bytes, ensure_message_id, store_attachment
 from api.runs import from_search_attributes, read_run
 from models.email import EmailEvent
 from models.masterdata import Customer
@@ -50,7 +51,7 @@ async def run_email(
             continue
         stored.append(await run_in_threadpool(store_attachment, attachment, data, blobs, limit))
     event = ensure_message_id(event.model_copy(update={"attachments": stored}))
-    return await start_run(temporal, event, settings)
+    return await start_run(temporal, event, settings.task_queue)
 
 
 @router.get("/runs", response_model=list[RunSummary])

@@ -1,4 +1,4 @@
-"""Reading email: the one MIME parser every intake channel uses (IMAP polling builds on it)."""
+"""Reading email: the one MIME parser of every intake channel (API upload, webhook, IMAP poll)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -3,7 +3,7 @@
 from email.header import Header
 from email.message import EmailMessage
 
-from activities.mailbox import parse_message, sniff_content_type
+from activities.mime import parse_message, sniff_content_type
 from sandbox.demo import contract_pdf
 
 

@@ -1,0 +1,51 @@
+"""Mailbox intake bookkeeping: where each mailbox stands, and every message seen."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.masterdata import utcnow
+
+
+class IngestStatus(StrEnum):
+    RECORDED = "RECORDED"
+    STARTED = "STARTED"
+    DONE = "DONE"
+    REJECTED = "REJECTED"
+
+
+class MailboxState(SQLModel, table=True):
+    """The UIDVALIDITY of a mailbox folder and the highest UID fully handled in it."""
+
+    __tablename__ = "mailbox_state"
+
+    mailbox: str = Field(primary_key=True)
+    folder: str = Field(primary_key=True)
+    uidvalidity: int = 0
+    last_uid: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class IngestedMessage(SQLModel, table=True):
+    """One message taken from a mailbox; unique by position and by content."""
+
+    __tablename__ = "ingested_messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_ingested_position"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    content_sha256: str = Field(unique=True, index=True)
+    message_id: str = Field(default="", index=True)
+    workflow_id: str = ""
+    status: str = Field(default=IngestStatus.RECORDED, index=True)
+    reason: str = ""
+    size: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
