@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'mcs.db'}"
 
     @property
+    def max_message_bytes(self) -> int:
+        """The largest raw message taken from a mailbox: one maximal attachment, base64-encoded."""
+        return self.max_attachment_bytes * 4 // 3 + 1024 * 1024
+
+    @property
     def blob_dir(self) -> Path:
         """Where the content-addressed blob store keeps attachments."""
         return self.data_dir / "blobs"

@@ -169,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("action", choices=["import", "export"])
     data.add_argument("file", type=Path, nargs="?", help=".json or .csv (export: optional)")
     data.add_argument("--replace", action="store_true", help="delete what the file lacks")
+    schedules = commands.add_parser("schedules", help="mailbox poll schedules")
+    schedules.add_argument("action", choices=["sync"])
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     sim = commands.add_parser("sandbox", help="run one simulator")
@@ -210,6 +212,17 @@ def main(argv: list[str] | None = None) -> None:
         uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
     elif args.command == "masterdata":
         masterdata(settings, args)
+    elif args.command == "schedules":
+        from worker import connect
+        from workflows.schedules import sync_schedules
+
+        async def sync() -> dict[str, str]:
+            return await sync_schedules(await connect(settings), settings)
+
+        changes = asyncio.run(sync())
+        for schedule_id, change in changes.items():
+            print(f"{schedule_id}: {change}")
+        print(f"{len(settings.mailboxes)} mailboxes configured")
     elif args.command == "db":
         from models.migrate import upgrade
 

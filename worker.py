@@ -16,6 +16,8 @@ from activities.audit import AuditInterceptor, AuditWriter
 from activities.dify import DifyActivities
 from activities.erp import ErpActivities
 from activities.files import BlobStore, FileActivities
+from activities.ingest import Ingester
+from activities.mailbox import MailboxActivities
 from activities.masterdata import MasterdataActivities, MasterdataCache
 from activities.matching import MatchingActivities
 from activities.notify import NotifyActivities
@@ -23,7 +25,9 @@ from activities.runs import RunActivities
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings
+from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
+from workflows.schedules import sync_schedules
 
 log = logging.getLogger(__name__)
 MAX_ACTIVITY_THREADS = 32
@@ -54,13 +58,16 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     ensure_migrated(engine)
     cache = MasterdataCache(engine)
     executor = concurrent.futures.ThreadPoolExecutor(MAX_ACTIVITY_THREADS)
+    store = BlobStore(settings.blob_dir)
+    ingester = Ingester(engine, store, client, asyncio.get_running_loop(), settings)
     audit = AuditWriter(engine)
     async with httpx.AsyncClient() as http:
         parts = [
             RunActivities(engine),
             MasterdataActivities(cache),
             MatchingActivities(cache, settings),
-            FileActivities(BlobStore(settings.blob_dir), settings),
+            FileActivities(store, settings),
+            MailboxActivities(settings, ingester),
             DifyActivities(http, settings),
             ErpActivities(http, settings),
             NotifyActivities(settings),
@@ -74,7 +81,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         yield Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[SalesEmailWorkflow],
+            workflows=[SalesEmailWorkflow, MailboxPollWorkflow],
             activities=activities,
             activity_executor=executor,
             max_concurrent_activities=MAX_ACTIVITY_THREADS,
@@ -89,6 +96,8 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
 async def run_worker(settings: Settings) -> None:
     """Connect and run until cancelled."""
     client = await connect(settings)
+    for schedule_id, change in (await sync_schedules(client, settings)).items():
+        log.info("schedule %s %s", schedule_id, change)
     async with build_worker(client, settings) as worker:
         log.info(
             "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address

@@ -1,0 +1,136 @@
+"""Ingesting a raw message from a mailbox: blobs, a unique record, the run, in that order."""
+
+import asyncio
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from activities.files import BlobStore
+from activities.intake import start_run
+from activities.mime import parse_message
+from models.email import normalise_message_id, workflow_id_for
+from models.ingest import IngestedMessage, IngestStatus, MailboxState
+from models.masterdata import utcnow
+from settings import MailboxConfig, Settings
+
+START_TIMEOUT = 60.0
+Position = tuple[str, str, int, int]  # mailbox, folder, uidvalidity, uid
+
+
+class Ingester:
+    """Records each message before its run starts, so neither a crash nor a re-poll repeats it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: BlobStore,
+        client: Client,
+        loop: asyncio.AbstractEventLoop,
+        settings: Settings,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._client = client
+        self._loop = loop
+        self._settings = settings
+
+    def position(self, config: MailboxConfig, validity: int, resumed: int = 0) -> int:
+        """The highest UID already handled; a new UIDVALIDITY starts from 0 (content dedupes)."""
+        with Session(self._engine) as session:
+            state = session.get(MailboxState, (config.name, config.folder))
+            if state is None or state.uidvalidity != validity:
+                state = state or MailboxState(mailbox=config.name, folder=config.folder)
+                state.uidvalidity, state.last_uid, state.updated_at = validity, 0, utcnow()
+                session.add(state)
+                session.commit()
+            return max(state.last_uid, resumed)
+
+    def advance(self, config: MailboxConfig, validity: int, uid: int) -> None:
+        with Session(self._engine) as session:
+            state = session.get(MailboxState, (config.name, config.folder))
+            if state is not None and state.uidvalidity == validity and state.last_uid < uid:
+                state.last_uid, state.updated_at = uid, utcnow()
+                session.add(state)
+                session.commit()
+
+    def reject(
+        self, config: MailboxConfig, validity: int, uid: int, size: int, reason: str
+    ) -> None:
+        """Record a message that will not be processed, with the reason (it is not retried)."""
+        self.reject_position((config.name, config.folder, validity, uid), size, reason)
+
+    def ingest(self, raw: bytes, position: Position, received: datetime | None) -> str:
+        """Store, record and start one message: "started", "duplicates" or "rejected"."""
+        mailbox, folder, _validity, uid = position
+        parsed = parse_message(raw)
+        limit = self._settings.max_attachment_bytes
+        too_big = [a.filename for a in parsed.event.attachments if a.size > limit]
+        if too_big:
+            reason = f"attachments over {limit} bytes: {', '.join(too_big)}"
+            self.reject_position(position, len(raw), reason)
+            return "rejected"
+        for data in [raw, *parsed.payloads]:
+            self._store.put(data)
+        event = parsed.event.model_copy(
+            update={"provider": "imap", "account": mailbox, "folder": folder, "uid": str(uid),
+                    "received_at": received or parsed.event.received_at}
+        )  # fmt: skip
+        workflow_id = workflow_id_for(event.message_id)
+        digest = hashlib.sha256(raw).hexdigest()
+        message_id = normalise_message_id(event.message_id)
+        known = self._record(
+            position, digest, message_id, workflow_id, IngestStatus.RECORDED, len(raw)
+        )
+        future = asyncio.run_coroutine_threadsafe(
+            start_run(self._client, event, self._settings.task_queue), self._loop
+        )
+        answer = future.result(timeout=START_TIMEOUT)
+        self._set_status(digest, IngestStatus.STARTED, only_from=IngestStatus.RECORDED)
+        return "duplicates" if known or answer.duplicate else "started"
+
+    def reject_position(self, position: Position, size: int, reason: str) -> None:
+        key = hashlib.sha256(f"rejected:{position}".encode()).hexdigest()
+        self._record(position, key, "", "", IngestStatus.REJECTED, size, reason)
+
+    def done(self, raw: bytes) -> None:
+        """The mailbox action is applied: the message is fully handled."""
+        self._set_status(hashlib.sha256(raw).hexdigest(), IngestStatus.DONE)
+
+    def _record(
+        self, position: Position, digest: str, message_id: str, workflow_id: str,
+        status: IngestStatus, size: int, reason: str = "",
+    ) -> bool:  # fmt: skip
+        """Insert the row; True when this content (or position) was recorded before."""
+        mailbox, folder, validity, uid = position
+        row = IngestedMessage(
+            mailbox=mailbox, folder=folder, uidvalidity=validity, uid=uid, content_sha256=digest,
+            message_id=message_id, workflow_id=workflow_id, status=status, reason=reason, size=size,
+        )  # fmt: skip
+        with Session(self._engine) as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return True
+        return False
+
+    def _set_status(self, digest: str, status: IngestStatus, only_from: str | None = None) -> None:
+        with Session(self._engine) as session:
+            row = session.exec(
+                select(IngestedMessage).where(IngestedMessage.content_sha256 == digest)
+            ).first()
+            if row is not None and (only_from is None or row.status == only_from):
+                row.status, row.updated_at = status, utcnow()
+                session.add(row)
+                session.commit()
+
+    def messages(self, mailbox: str) -> list[IngestedMessage]:
+        """Every recorded message of a mailbox (for tests, benchmarks and operators)."""
+        with Session(self._engine) as session:
+            query = select(IngestedMessage).where(IngestedMessage.mailbox == mailbox)
+            return list(session.exec(query.order_by(IngestedMessage.id)))  # type: ignore[arg-type]
