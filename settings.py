@@ -20,7 +20,7 @@ class MailboxConfig(BaseModel):
     password: str = Field(default="", repr=False)
     oauth2_token: str = Field(default="", repr=False)
     folder: str = "INBOX"
-    poll_seconds: int = Field(default=60, ge=5)
+    poll_seconds: int = Field(default=60, ge=1)
     after: str = Field(default="seen", pattern=r"^(seen|move:.+|keyword:[A-Za-z0-9$_.-]+)$")
     timeout_seconds: float = Field(default=30, gt=0)
 

@@ -23,6 +23,7 @@ from sandbox import dify, erp
 from sandbox.faults import Faults, FaultState
 from sandbox.smtp import SinkHandler, start_sink
 from settings import Settings
+from tests.dovecot import Imap
 from tests.servers import binary, free_port, serve
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -161,3 +162,12 @@ def postgres() -> Iterator[str]:
 
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def imap() -> Iterator["Imap"]:
+    """A Dovecot IMAP server for the whole session."""
+    from tests.dovecot import dovecot_server
+
+    with dovecot_server() as server:
+        yield server

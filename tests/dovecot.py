@@ -1,0 +1,136 @@
+"""A real Dovecot IMAP server (Debian's dovecot-imapd) on a free loopback port, for tests."""
+
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers import REQUIRE_SERVICES, free_port
+
+CONFIG = """\
+instance_name = mcs{port}
+base_dir = {root}/run
+state_dir = {root}/state
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {login_user}
+first_valid_uid = {mail_uid}
+first_valid_gid = {mail_gid}
+mail_location = maildir:{root}/mail/%n
+mail_fsync = never
+auth_failure_delay = 0
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid={mail_uid} gid={mail_gid} home={root}/home/%n
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Imap:
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+def _identity() -> dict[str, object]:
+    if os.geteuid() == 0:  # mail is handled as `nobody`; dovecot drops to its package users
+        nobody = pwd.getpwnam("nobody")
+        return {"internal_user": "dovecot", "internal_group": "dovecot", "login_user": "dovenull",
+                "mail_uid": nobody.pw_uid, "mail_gid": grp.getgrnam("nogroup").gr_gid}  # fmt: skip
+    me, group = pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
+    return {"internal_user": me, "internal_group": group, "login_user": me,
+            "mail_uid": os.geteuid(), "mail_gid": os.getegid()}  # fmt: skip
+
+
+def _wait_for_greeting(port: int, process: "subprocess.Popen[bytes]", root: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+            raise RuntimeError(f"dovecot exited with {process.returncode}: {log[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(100).startswith(b"* OK"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("dovecot did not greet within 15 s")
+
+
+@contextmanager
+def dovecot_server() -> Iterator[Imap]:
+    """Start Dovecot in the foreground (its PID is ours to stop), yield where it listens."""
+    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+    if not os.path.exists(binary):
+        reason = "dovecot is not installed (apt-get install dovecot-imapd)"
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    root, port = Path(tempfile.mkdtemp(prefix="mcs-dovecot-")), free_port()
+    root.chmod(0o755)
+    identity = _identity()
+    for sub in ("run", "state", "mail", "home"):
+        (root / sub).mkdir()
+    for sub in ("mail", "home"):
+        os.chown(root / sub, int(str(identity["mail_uid"])), int(str(identity["mail_gid"])))
+    config = root / "dovecot.conf"
+    config.write_text(CONFIG.format(root=root, port=port, password="secret", **identity))
+    process = subprocess.Popen(
+        [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_greeting(port, process, root)
+        yield Imap(host="127.0.0.1", port=port, user="sales@mcs.example", password="secret")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
