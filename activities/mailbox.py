@@ -150,9 +150,12 @@ class MailboxActivities:
         position = (config.name, config.folder, validity, uid)
         outcome = self._ingester.ingest(raw, position, received)
         if outcome != "rejected":
-            apply_action(box, config, uid)
+            self._apply(box, config, uid)
             self._ingester.done(raw)
         return outcome
+
+    def _apply(self, box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
+        apply_action(box, config, uid)
 
 
 def _resumed_uid(validity: int) -> int:

@@ -67,7 +67,9 @@ def parse_message(raw: bytes) -> ParsedEmail:
     )
     _walk(message, parsed)
     if not parsed.event.message_id:
-        parsed.event.message_id = f"<{sha256_hex(raw)[:40]}@mcs.generated>"
+        # line endings differ between an IMAP server's copy and an uploaded file of the same mail
+        canonical = raw.replace(b"\r\n", b"\n").strip()
+        parsed.event.message_id = f"<{sha256_hex(canonical)[:40]}@mcs.generated>"
     return parsed
 
 

@@ -1,0 +1,232 @@
+"""Mailbox intake against a real Dovecot: schedule, actions, dedupe, rotation, crashes, limits."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest_asyncio
+from imap_tools import AND, BaseMailBox, MailBoxUnencrypted
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.files import BlobStore
+from activities.ingest import Ingester
+from activities.mailbox import MailboxActivities, PollInput, PollResult
+from models.db import make_engine
+from models.email import workflow_id_for
+from models.ingest import IngestStatus
+from models.runs import OrchestratorRunResult, RunStatus
+from sandbox.demo import contract_pdf
+from settings import MailboxConfig, Settings
+from tests.dovecot import Imap
+from worker import build_worker
+from workflows.schedules import sync_schedules
+
+
+def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Li Lei <buyer@huadong.example>"
+    message["To"] = "sales@mcs.example"
+    message["Subject"] = "采购合同 HT-IMAP"
+    if message_id:
+        message["Message-ID"] = message_id
+    message.set_content("见附件")
+    message.add_attachment(
+        pdf or contract_pdf("HT-IMAP"), maintype="application", subtype="pdf",
+        filename="采购合同_华东机械.pdf",
+    )  # fmt: skip
+    return message.as_bytes()
+
+
+def configure(settings: Settings, imap: Imap, **mailbox: Any) -> Settings:
+    """Settings with one mailbox of a fresh IMAP user (every user has its own empty maildir)."""
+    name = f"m{uuid.uuid4().hex[:8]}"
+    config = MailboxConfig(
+        name=name, host=imap.host, port=imap.port, tls=False, user=f"{name}@mcs.example",
+        password=imap.password, poll_seconds=1, **mailbox,
+    )  # fmt: skip
+    return settings.model_copy(update={"mailboxes": [config], "task_queue": f"mb-{name}"})
+
+
+def imap_box(settings: Settings) -> MailBoxUnencrypted:
+    config = settings.mailboxes[0]
+    return MailBoxUnencrypted(config.host, config.port, timeout=10).login(
+        config.user, config.password, initial_folder=None
+    )
+
+
+def ingester(settings: Settings, client: Client) -> Ingester:
+    engine = make_engine(settings.db_url)
+    store = BlobStore(settings.blob_dir)
+    return Ingester(engine, store, client, asyncio.get_running_loop(), settings)
+
+
+async def poll(
+    settings: Settings, client: Client, activities: MailboxActivities | None = None
+) -> PollResult:
+    """One poll, run as the worker runs it: in a thread, through the activity environment."""
+    activities = activities or MailboxActivities(settings, ingester(settings, client))
+    run = ActivityEnvironment().run
+    mailbox = PollInput(mailbox=settings.mailboxes[0].name)
+    result: PollResult = await asyncio.to_thread(run, activities.poll_mailbox, mailbox)
+    return result
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def schedule_worker(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment, api_url: str
+) -> AsyncIterator[Settings]:
+    configured = configure(settings, imap, folder="INBOX", after="move:Processed")
+    async with build_worker(dev_env.client, configured) as worker:
+        task = asyncio.create_task(worker.run())
+        yield configured
+        for schedule_id in await sync_schedules(
+            dev_env.client, configured.model_copy(update={"mailboxes": []})
+        ):
+            assert schedule_id.startswith("mailbox-poll-")
+        await worker.shutdown()
+        await task
+
+
+async def test_schedule_picks_up_new_mail_and_moves_it(
+    schedule_worker: Settings, dev_env: WorkflowEnvironment
+) -> None:
+    changes = await sync_schedules(dev_env.client, schedule_worker)
+    assert list(changes.values()) == ["created"]
+    assert list((await sync_schedules(dev_env.client, schedule_worker)).values()) == ["updated"]
+    message_id = f"<{uuid.uuid4()}@huadong.example>"
+    with imap_box(schedule_worker) as box:
+        box.append(contract_message(message_id), "INBOX")
+    handle = dev_env.client.get_workflow_handle(
+        workflow_id_for(message_id), result_type=OrchestratorRunResult
+    )
+    for _ in range(200):
+        try:
+            result = await handle.result()
+            break
+        except Exception:
+            await asyncio.sleep(0.1)
+    assert result.status == RunStatus.SUCCESS
+    with imap_box(schedule_worker) as box:
+        box.folder.set("INBOX")
+        assert box.uids() == []
+        box.folder.set("Processed")
+        assert len(box.uids()) == 1
+    assert result.message_id == message_id
+
+
+async def test_seen_and_keyword_actions_mark_the_message(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    for after, flag in (("seen", "\\Seen"), ("keyword:$MCSIngested", "$MCSIngested")):
+        configured = configure(settings, imap, after=after)
+        with imap_box(configured) as box:
+            box.append(contract_message(f"<{uuid.uuid4()}@x.example>"), "INBOX")
+        result = await poll(configured, dev_env.client)
+        assert (result.seen, result.started) == (1, 1)
+        with imap_box(configured) as box:
+            box.folder.set("INBOX")
+            [message] = list(box.fetch(AND(all=True), mark_seen=False))
+            assert flag in message.flags
+        again = await poll(configured, dev_env.client)
+        assert again.seen == 0  # nothing new: the UID position was stored
+
+
+async def test_message_without_message_id_and_its_upload_give_one_run(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    from api.main import create_app  # the upload path, through the same parser
+
+    configured = configure(settings, imap)
+    raw = contract_message(message_id=None, pdf=contract_pdf(f"HT-{uuid.uuid4().hex[:6]}"))
+    with imap_box(configured) as box:
+        box.append(raw, "INBOX")  # Dovecot adds no Message-ID
+    result = await poll(configured, dev_env.client)
+    assert result.started == 1
+    [row] = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    assert row.message_id.endswith("@mcs.generated") and row.status == IngestStatus.DONE
+    app = create_app(configured, dev_env.client)
+    import httpx
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            answer = await api.post(
+                "/v1/emails", content=raw,
+                headers={"Content-Type": "message/rfc822", "X-API-Key": "test-key"},
+            )  # fmt: skip
+    assert answer.status_code == 202
+    assert answer.json()["duplicate"] is True
+    assert answer.json()["workflow_id"] == row.workflow_id
+
+
+async def test_uidvalidity_rotation_does_not_ingest_again(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    configured = configure(settings, imap, folder="Contracts")
+    old = contract_message(f"<{uuid.uuid4()}@x.example>")
+    with imap_box(configured) as box:
+        box.folder.create("Contracts")
+        box.append(old, "Contracts")
+    first = await poll(configured, dev_env.client)
+    with imap_box(configured) as box:
+        box.folder.delete("Contracts")
+        box.folder.create("Contracts")  # a new UIDVALIDITY, UIDs start again at 1
+        box.append(old, "Contracts")
+        box.append(contract_message(f"<{uuid.uuid4()}@x.example>"), "Contracts")
+    second = await poll(configured, dev_env.client)
+    assert second.uidvalidity != first.uidvalidity
+    assert (first.started, second.seen, second.duplicates, second.started) == (1, 2, 1, 1)
+
+
+class CrashBeforeAction(MailboxActivities):
+    """Dies after the run was started and before the mailbox action, as a killed worker would."""
+
+    def _apply(self, box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
+        raise ConnectionResetError("worker killed")
+
+
+async def test_crash_between_start_and_action_neither_loses_nor_repeats(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    configured = configure(settings, imap)
+    message_id = f"<{uuid.uuid4()}@x.example>"
+    with imap_box(configured) as box:
+        box.append(contract_message(message_id), "INBOX")
+    crashing = CrashBeforeAction(configured, ingester(configured, dev_env.client))
+    try:
+        await poll(configured, dev_env.client, crashing)
+        raise AssertionError("the poll should have crashed")
+    except ConnectionResetError:
+        pass
+    [row] = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    assert row.status == IngestStatus.STARTED
+    first_run = (await dev_env.client.get_workflow_handle(row.workflow_id).describe()).run_id
+    result = await poll(configured, dev_env.client)
+    assert (result.seen, result.started, result.duplicates) == (1, 0, 1)
+    [row] = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    assert row.status == IngestStatus.DONE
+    assert (
+        await dev_env.client.get_workflow_handle(row.workflow_id).describe()
+    ).run_id == first_run
+    with imap_box(configured) as box:
+        box.folder.set("INBOX")
+        assert "\\Seen" in next(iter(box.fetch(AND(all=True), mark_seen=False))).flags
+
+
+async def test_oversize_message_is_rejected_once_with_a_reason(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    configured = configure(settings, imap).model_copy(update={"max_attachment_bytes": 20_000})
+    big = contract_message(
+        f"<{uuid.uuid4()}@x.example>", pdf=contract_pdf("HT-BIG", pad_to=1_200_000)
+    )
+    with imap_box(configured) as box:
+        box.append(big, "INBOX")
+    first = await poll(configured, dev_env.client)
+    second = await poll(configured, dev_env.client)
+    assert (first.rejected, first.started, second.seen) == (1, 0, 0)
+    [row] = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    assert row.status == IngestStatus.REJECTED and "over the limit" in row.reason
