@@ -40,12 +40,38 @@ def _received_at(message: EmailMessage) -> datetime | None:
         return None
 
 
+# what mail clients really mean by a declared charset, then the usual suspects, in order
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "ascii": "utf-8", "us-ascii": "utf-8"}
+_FALLBACKS = ("utf-8", "gb18030", "big5", "cp1252")
+
+
+def _plausible(text: str) -> float:
+    """Share of characters that real mail text is made of (ASCII, Latin letters, CJK)."""
+    good = sum(
+        c.isascii() or c.isalpha() and ("\u00c0" <= c <= "\u024f" or "\u4e00" <= c <= "\u9fff")
+        or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef"
+        for c in text
+    )  # fmt: skip
+    return good / max(len(text), 1)
+
+
 def _text(part: EmailMessage) -> str:
+    """A text part in its declared charset (or the superset clients mean); else the likeliest."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    declared = (part.get_content_charset() or "").lower()
     try:
-        return str(part.get_content())
+        return payload.decode(_SUPERSETS.get(declared, declared) or "utf-8")
     except (LookupError, UnicodeDecodeError):
-        payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+        pass
+    decoded = []
+    for charset in _FALLBACKS:
+        try:
+            decoded.append(payload.decode(charset))
+        except UnicodeDecodeError:
+            continue
+    return max(decoded, key=_plausible) if decoded else payload.decode("latin-1")
 
 
 def parse_message(raw: bytes) -> ParsedEmail:

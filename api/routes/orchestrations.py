@@ -42,6 +42,13 @@ async def run_email(
     event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
 ) -> SubmitAnswer:
     """Accept an email as JSON (attachments by bytes_b64 or url) and start its run."""
+    return await accept_event(event, temporal, settings, blobs)
+
+
+async def accept_event(
+    event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+) -> SubmitAnswer:
+    """Store the attachments of an EmailEvent, then start (or find) its run."""
     limit = settings.max_attachment_bytes
     stored = []
     for attachment in event.attachments:

@@ -224,3 +224,19 @@ async def test_new_alias_is_matched_by_the_next_email_without_a_restart(
     after = (await api.post(RUN, json=email())).json()
     run = await finished(api, after["workflow_id"])
     assert run["status"] == "SUCCESS" and run["customer_id"] == "C003"
+
+
+async def test_webhook_takes_an_email_event_with_a_url_attachment(
+    api: httpx.AsyncClient, api_url: str
+) -> None:
+    first = await api.post(RUN, json=body())
+    source = (await finished(api, first.json()["workflow_id"]))["file_url"]
+    email = body()
+    email["attachments"][0] = {"filename": "采购合同_华东机械.pdf", "url": source}
+    response = await api.post("/v1/webhooks/email", json=email)
+    assert response.status_code == 202, response.text
+    run = await finished(api, response.json()["workflow_id"])
+    assert run["status"] == "SUCCESS"
+    bad = body()
+    bad["attachments"][0] = {"filename": "x.pdf", "url": "ftp://example.com/x.pdf"}
+    assert (await api.post("/v1/webhooks/email", json=bad)).status_code == 422

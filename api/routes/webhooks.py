@@ -1,0 +1,22 @@
+"""Inbound webhooks: an EmailEvent pushed by a mail gateway."""
+
+from fastapi import APIRouter, Depends
+
+from api.deps import BlobsDep, SettingsDep, TemporalDep, require_api_key
+from api.routes.orchestrations import accept_event
+from models.email import EmailEvent
+from models.runs import SubmitAnswer
+
+router = APIRouter(
+    prefix="/v1/webhooks", tags=["webhooks"], dependencies=[Depends(require_api_key)]
+)
+
+
+@router.post("/email", status_code=202, response_model=SubmitAnswer)
+async def email_webhook(
+    event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+) -> SubmitAnswer:
+    """Accept an EmailEvent (attachments by bytes_b64 or url) from a webhook and start its run."""
+    if event.provider == "api":
+        event = event.model_copy(update={"provider": "webhook"})
+    return await accept_event(event, temporal, settings, blobs)
