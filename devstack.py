@@ -27,6 +27,7 @@ from sandbox.smtp import start_sink
 from settings import Settings
 from worker import build_worker, connect
 from workflows import search_attributes as sa
+from workflows.schedules import sync_schedules
 
 STARTUP_SECONDS = 60
 
@@ -212,6 +213,8 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
         api_url = await stack.enter_async_context(
             serve(create_app(settings, client), settings.api_port)
         )
+        for schedule_id, change in (await sync_schedules(client, settings)).items():
+            say(f"mailbox schedule {schedule_id} {change}")
         worker = await stack.enter_async_context(build_worker(client, settings))
         worker_task = asyncio.create_task(worker.run())
         say(f"MCS is running (data in {settings.data_dir.resolve()})")

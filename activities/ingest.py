@@ -46,7 +46,11 @@ class Ingester:
                 state = state or MailboxState(mailbox=config.name, folder=config.folder)
                 state.uidvalidity, state.last_uid, state.updated_at = validity, 0, utcnow()
                 session.add(state)
-                session.commit()
+                try:
+                    session.commit()
+                except IntegrityError:  # another poller created it first: use theirs
+                    session.rollback()
+                    return self.position(config, validity, resumed)
             return max(state.last_uid, resumed)
 
     def advance(self, config: MailboxConfig, validity: int, uid: int) -> None:
