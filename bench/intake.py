@@ -29,6 +29,9 @@ from tests.dovecot import dovecot_server  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 
 
+BIN = Path(sys.executable).parent
+
+
 async def poll_until_empty(activities: MailboxActivities, name: str) -> int:
     seen = 0
     while True:
@@ -59,7 +62,7 @@ async def main(count: int) -> None:
                 box.append(contract_message(f"<{uuid.uuid4()}@bench.example>"), "INBOX")
         print(f"appended {count} messages to Dovecot in {time.perf_counter() - started:.1f} s")
         env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=shutil.which("temporal", path=str(Path(sys.executable).parent)),
+            dev_server_existing_path=shutil.which("temporal", path=str(BIN)),
             data_converter=pydantic_data_converter, search_attributes=sa.ALL,
             dev_server_log_level="error",
         )  # fmt: skip
@@ -72,12 +75,11 @@ async def main(count: int) -> None:
             seen = await asyncio.gather(*(poll_until_empty(p, "bench") for p in pollers))
             seconds = time.perf_counter() - started
             rows = ingester.messages("bench")
-            runs = [
-                w async for w in env.client.list_workflows("WorkflowType = 'SalesEmailWorkflow'")
-            ]
-            ids = [r.id for r in runs]
+            query = "WorkflowType = 'SalesEmailWorkflow'"
+            ids = [run.id async for run in env.client.list_workflows(query)]
+            rate = len(rows) / seconds
             print(f"ingested {len(rows)} messages in {seconds:.1f} s with 2 racing pollers "
-                  f"({len(rows) / seconds:.0f} messages/s; target < 60 s); polls saw {seen}")  # fmt: skip
+                  f"({rate:.0f} messages/s; target < 60 s); polls saw {seen}")  # fmt: skip
             print(f"runs started: {len(ids)}, distinct: {len(set(ids))}, "
                   f"duplicate runs: {len(ids) - len(set(ids))} (must be 0)")  # fmt: skip
             again = await poll_until_empty(pollers[0], "bench")
