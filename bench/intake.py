@@ -28,7 +28,6 @@ from tests.activities.test_mailbox import contract_message  # noqa: E402
 from tests.dovecot import dovecot_server  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 
-
 BIN = Path(sys.executable).parent
 
 
