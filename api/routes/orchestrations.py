@@ -7,13 +7,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.intake import start_run
 from api.deps import BlobsDep, SessionDep, SettingsDep, TemporalDep, require_api_key
 from api.intake import attachment_bytes, ensure_message_id, store_attachment
+from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
-from models.email import EmailEvent
+from models.email import EmailEvent, workflow_id_for
 from models.masterdata import Customer
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
 from workflows.sales_email import SalesEmailWorkflow
@@ -24,6 +25,12 @@ router = APIRouter(
     dependencies=[Depends(require_api_key)],
 )
 UPDATE_TIMEOUT = timedelta(seconds=10)
+
+
+class ReplayRequest(BaseModel):
+    workflow_id: str | None = None
+    message_id: str | None = None
+    from_step: str | None = None
 
 
 class RunSummary(BaseModel):
@@ -127,3 +134,21 @@ async def review_run(
         raise HTTPException(
             409 if "not found" not in str(error).lower() else 404, str(error)
         ) from error
+
+
+@router.post("/replay", status_code=202, response_model=SubmitAnswer)
+async def replay_run(
+    body: ReplayRequest, temporal: TemporalDep, settings: SettingsDep
+) -> SubmitAnswer:
+    """Run a finished email again (same input, same ERP key), or reset a run to `from_step`."""
+    workflow_id = body.workflow_id or (workflow_id_for(body.message_id) if body.message_id else "")
+    if not workflow_id:
+        raise HTTPException(422, "give workflow_id or message_id")
+    try:
+        return await replay(temporal, workflow_id, body.from_step, settings.task_queue)
+    except ReplayError as error:
+        raise HTTPException(409, str(error)) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, f"no run {workflow_id}") from error
+        raise

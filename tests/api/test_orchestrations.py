@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import uuid
 from email.message import EmailMessage
 from typing import Any
 
@@ -12,6 +13,7 @@ from models.email import workflow_id_for
 from sandbox.demo import contract_pdf, make_email
 from settings import Settings
 from tests.api.conftest import open_api
+from tests.conftest import Sims
 
 RUN = "/v1/orchestrations/sales-email/run"
 RUNS = "/v1/orchestrations/sales-email/runs"
@@ -240,3 +242,47 @@ async def test_webhook_takes_an_email_event_with_a_url_attachment(
     bad = body()
     bad["attachments"][0] = {"filename": "x.pdf", "url": "ftp://example.com/x.pdf"}
     assert (await api.post("/v1/webhooks/email", json=bad)).status_code == 422
+
+
+async def test_replay_after_fixing_masterdata_runs_again(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
+    sender = f"new.buyer.{uuid.uuid4().hex[:6]}@huadong.example"
+    first = (await api.post(RUN, json=body(**{"from": sender, "from_email": sender}))).json()
+    await dev_env.client.get_workflow_handle(first["workflow_id"]).result()
+    assert (await finished(api, first["workflow_id"]))["status"] == "UNKNOWN_CONTACT"
+    contact = {"contact_id": f"K-{sender}", "email": sender, "customer_id": "C001"}
+    assert (await api.post("/v1/masterdata/contacts", json=contact)).status_code == 201
+    replayed = await api.post(
+        f"{RUN.rsplit('/', 1)[0]}/replay", json={"workflow_id": first["workflow_id"]}
+    )
+    assert replayed.status_code == 202, replayed.text
+    assert replayed.json()["run_id"] != first["run_id"]
+    run = await finished(api, first["workflow_id"])
+    assert run["status"] == "SUCCESS" and run["run_id"] == replayed.json()["run_id"]
+
+
+async def test_reset_to_the_erp_step_keeps_the_order_exactly_once(
+    api: httpx.AsyncClient, sims: Sims, dev_env: WorkflowEnvironment
+) -> None:
+    first = (await api.post(RUN, json=body())).json()
+    await dev_env.client.get_workflow_handle(first["workflow_id"]).result()
+    done = await finished(api, first["workflow_id"])
+    orders, erp_calls = len(sims.erp_orders), sims.erp_faults.requests
+    replay = f"{RUN.rsplit('/', 1)[0]}/replay"
+    reset = await api.post(
+        replay, json={"message_id": done["message_id"], "from_step": "call_erp_gateway"}
+    )
+    assert reset.status_code == 202, reset.text
+    for _ in range(100):
+        run = (await api.get(f"{RUNS}/{first['workflow_id']}")).json()
+        if run["run_id"] == reset.json()["run_id"] and run["status"] != "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "SUCCESS" and run["sales_order_no"] == done["sales_order_no"]
+    assert sims.erp_faults.requests == erp_calls + 1  # the step ran again ...
+    assert len(sims.erp_orders) == orders  # ... and the ERP's idempotency key kept it one order
+    bad = await api.post(replay, json={"workflow_id": first["workflow_id"], "from_step": "nope"})
+    assert bad.status_code == 409 and "unknown step" in bad.text
+    assert (await api.post(replay, json={"workflow_id": "sales-email-none"})).status_code == 404
+    assert (await api.post(replay, json={})).status_code == 422
