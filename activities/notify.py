@@ -14,7 +14,7 @@ from settings import Settings
 from templates import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
-KINDS = {"success", "failure", "manual_review", "unknown_contact"}
+KINDS = {"success", "failure", "manual_review", "review_reminder", "unknown_contact"}
 
 
 def redact_email(address: str) -> str:

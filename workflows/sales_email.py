@@ -1,7 +1,7 @@
 """SalesEmailWorkflow: one purchase-contract email, from sender check to ERP order and mail."""
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
 # Patch: search attributes are upserted before remote steps and on status changes only,
 # not around every local step (a third fewer history events per run).
 LEAN_UPSERTS = "lean-search-attribute-upserts"
+# Patch: a reminder to the reviewers at half the review timeout.
+REVIEW_REMINDER = "review-reminder"
 OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
 
@@ -155,9 +157,7 @@ class SalesEmailWorkflow:
         if self._lean:
             self._upsert()
         try:
-            await workflow.wait_condition(
-                lambda: self._decision is not None, timeout=timeout, timeout_summary="review"
-            )
+            await self._wait_for_decision(workflow.now() + timeout)
         except TimeoutError:
             self._end(RunStatus.REVIEW_EXPIRED, match.reason, "no review decision in time")
         decision = self._decision
@@ -173,6 +173,25 @@ class SalesEmailWorkflow:
             match = await self._local("match_customer", MatchingActivities.match_customer, chosen)
         self._set_customer(match.customer_id)
         return match
+
+    async def _wait_for_decision(self, deadline: datetime) -> None:
+        """Wait until a decision or the deadline; remind the reviewers half-way (new runs)."""
+        if workflow.patched(REVIEW_REMINDER):
+            half = (deadline - workflow.now()) / 2
+            try:
+                await workflow.wait_condition(
+                    self._decided, timeout=half, timeout_summary="reminder"
+                )
+                return
+            except TimeoutError:
+                await self._notify("review_reminder", [], include_reviewers=True)
+                if self._lean:
+                    self._upsert()
+        remaining = max(deadline - workflow.now(), timedelta(seconds=1))
+        await workflow.wait_condition(self._decided, timeout=remaining, timeout_summary="review")
+
+    def _decided(self) -> bool:
+        return self._decision is not None
 
     async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
         pdf = event.pdf

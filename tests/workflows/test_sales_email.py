@@ -151,13 +151,21 @@ async def test_customer_contact_mismatch_goes_to_review_and_reject_ends_it(
     assert len(sims.erp_orders) == orders_before
 
 
-async def test_review_without_decision_expires(
-    ts_env: WorkflowEnvironment, ts_worker: Settings
+async def test_review_without_decision_is_reminded_then_expires(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
 ) -> None:
     handle = await start(ts_env.client, ts_worker, make_email(filename="合同_某某不知名公司.pdf"))
     result = await handle.result()  # the 72 h timer passes on the time-skipping server
     assert result.status == RunStatus.REVIEW_EXPIRED
     assert result.errors[-1].code == "CUSTOMER_MATCH_LOW_SCORE"
+    subjects = [
+        str(m["Subject"]) for m in sims.smtp.messages if m["X-MCS-Workflow-Id"] == handle.id
+    ]
+    assert [s.split(":")[0] for s in subjects] == [
+        "[MCS] Review needed",
+        "[MCS] Reminder, review still open",
+        "[MCS] review expired",
+    ]
 
 
 async def test_unreadable_contract_fails_parsing(
