@@ -70,6 +70,7 @@ async def temporal_server(settings: Settings) -> AsyncIterator["subprocess.Popen
         "--db-filename", str(settings.data_dir / "temporal.db"), "--log-level", "error",
         # WAL with NORMAL sync: survives a crash of any process, 2.6x the default throughput
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=NORMAL",
+        "--ui-codec-endpoint", f"{settings.api_url}/codec",
         *attributes,
     ]  # fmt: skip
     process = spawn(command, settings.data_dir / "temporal.log")

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     review_timeout: timedelta = timedelta(hours=72)
     max_attachment_bytes: int = 25 * 1024 * 1024
     mailboxes: list[MailboxConfig] = []
+    payload_key: str = Field(default="", repr=False)
+    codec_origins: Annotated[list[str], NoDecode] = []
+
+    @property
+    def ui_origins(self) -> list[str]:
+        """Origins allowed to call the codec routes: MCS_CODEC_ORIGINS, or the dev Web UI."""
+        port = self.temporal_ui_port
+        return self.codec_origins or [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
 
     def mailbox(self, name: str) -> MailboxConfig:
         """The configured mailbox called `name`."""
@@ -83,7 +91,7 @@ class Settings(BaseSettings):
                 return mailbox
         raise KeyError(f"no mailbox {name!r} in MCS_MAILBOXES")
 
-    @field_validator("api_keys", "contract_keywords", mode="before")
+    @field_validator("api_keys", "contract_keywords", "codec_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Accept a comma-separated string as well as a list."""

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -22,6 +21,7 @@ from activities.masterdata import MasterdataActivities, MasterdataCache
 from activities.matching import MatchingActivities
 from activities.notify import NotifyActivities
 from activities.runs import RunActivities
+from models.codec import data_converter
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings
@@ -34,11 +34,11 @@ MAX_ACTIVITY_THREADS = 32
 
 
 async def connect(settings: Settings) -> Client:
-    """A Temporal client with the pydantic data converter."""
+    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.payload_key),
     )
 
 

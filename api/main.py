@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from activities.files import BlobStore
-from api.routes import emails, files, health, masterdata, orchestrations, webhooks
+from api.routes import codec, emails, files, health, masterdata, orchestrations, webhooks
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
     app.state.settings = config
-    for module in (orchestrations, emails, webhooks, masterdata, files, health):
+    for module in (orchestrations, emails, webhooks, masterdata, files, codec, health):
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(MeasureRequests)
