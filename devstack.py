@@ -239,3 +239,29 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
         if not worker_task.done():
             await worker.shutdown()
         await worker_task
+
+
+def process_stack(
+    root: Path, ports: dict[str, int], api_key: str
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Commands and environment of the stack as separate processes (the production shape)."""
+    mcs = str(Path(sys.executable).parent / "mcs")
+    commands = {
+        "dify": [mcs, "sandbox", "dify", "--port", str(ports["dify"])],
+        "erp": [mcs, "sandbox", "erp", "--port", str(ports["erp"])],
+        "smtp": [mcs, "sandbox", "smtp", "--port", str(ports["smtp"])],
+        "worker": [mcs, "worker"],
+        "api": [mcs, "api"],
+    }
+    env = {
+        **os.environ,
+        "MCS_DATA_DIR": str(root),
+        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "MCS_API_PORT": str(ports["api"]),
+        "MCS_API_KEYS": api_key,
+        "MCS_DIFY_BASE_URL": f"http://127.0.0.1:{ports['dify']}",
+        "MCS_ERP_BASE_URL": f"http://127.0.0.1:{ports['erp']}",
+        "MCS_SMTP_HOST": "127.0.0.1",
+        "MCS_SMTP_PORT": str(ports["smtp"]),
+    }
+    return commands, env

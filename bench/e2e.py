@@ -28,6 +28,7 @@ from bench.floor import FloorWorkflow  # noqa: E402
 from devstack import (  # noqa: E402
     free_port,
     load_demo_masterdata,
+    process_stack,
     spawn,
     stop_process,
     temporal_server,
@@ -138,20 +139,6 @@ def print_cpu(processes: dict[str, "subprocess.Popen[bytes]"]) -> None:
     print("CPU seconds per process: " + ", ".join(f"{n} {s:.1f}" for n, s in used.items()))
 
 
-def _environment(root: Path, ports: dict[str, int]) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MCS_DATA_DIR": str(root),
-        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-        "MCS_API_PORT": str(ports["api"]),
-        "MCS_API_KEYS": "bench-key",
-        "MCS_DIFY_BASE_URL": f"http://127.0.0.1:{ports['dify']}",
-        "MCS_ERP_BASE_URL": f"http://127.0.0.1:{ports['erp']}",
-        "MCS_SMTP_HOST": "127.0.0.1",
-        "MCS_SMTP_PORT": str(ports["smtp"]),
-    }
-
-
 async def main(count: int, rate: float) -> None:
     root = Path(tempfile.mkdtemp(prefix="mcs-bench-"))
     ports = {n: free_port() for n in ("temporal", "ui", "api", "intake", "dify", "erp", "smtp")}
@@ -160,16 +147,14 @@ async def main(count: int, rate: float) -> None:
     )
     load_demo_masterdata(settings)
     address = f"127.0.0.1:{ports['temporal']}"
-    commands = {
-        "dify": [str(BIN / "mcs"), "sandbox", "dify", "--port", str(ports["dify"])],
-        "erp": [str(BIN / "mcs"), "sandbox", "erp", "--port", str(ports["erp"])],
-        "smtp": [str(BIN / "mcs"), "sandbox", "smtp", "--port", str(ports["smtp"])],
-        "worker": [str(BIN / "mcs"), "worker"],
-        "api": [str(BIN / "mcs"), "api"],
-        "intake-only api": [str(BIN / "mcs"), "api"],
-        "floor": [sys.executable, str(Path(__file__).with_name("floor.py")), "--address", address],
-    }
-    env = _environment(root, ports)
+    commands, env = process_stack(root, ports, "bench-key")
+    commands["intake-only api"] = [str(BIN / "mcs"), "api"]
+    commands["floor"] = [
+        sys.executable,
+        str(Path(__file__).with_name("floor.py")),
+        "--address",
+        address,
+    ]
     async with temporal_server(settings) as server:
         # the intake-only API starts runs on a task queue no worker polls: intake cost alone
         intake_env = {**env, "MCS_API_PORT": str(ports["intake"]), "MCS_TASK_QUEUE": "no-worker"}

@@ -4,7 +4,6 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack import stop_process
 from tests.servers import REQUIRE_SERVICES, free_port
 
 CONFIG = """\
@@ -127,10 +127,5 @@ def dovecot_server() -> Iterator[Imap]:
         _wait_for_greeting(port, process, root)
         yield Imap(host="127.0.0.1", port=port, user="sales@mcs.example", password="secret")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process(process)
         shutil.rmtree(root, ignore_errors=True)

@@ -1,9 +1,7 @@
 """End to end over loopback: dev server, worker, API and simulators as separate processes."""
 
 import asyncio
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,12 +9,17 @@ from pathlib import Path
 import httpx
 import pytest_asyncio
 
-from devstack import load_demo_masterdata, spawn, stop_process, temporal_server, wait_for_port
+from devstack import (
+    load_demo_masterdata,
+    process_stack,
+    spawn,
+    stop_process,
+    temporal_server,
+    wait_for_port,
+)
 from sandbox.demo import make_email
 from settings import Settings
 from tests.servers import binary, free_port
-
-MCS = str(Path(sys.executable).parent / "mcs")
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -27,25 +30,8 @@ async def stack() -> AsyncIterator[tuple[str, Path, str]]:
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
     )
-    env = {
-        **os.environ,
-        "MCS_DATA_DIR": str(root),
-        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-        "MCS_API_PORT": str(ports["api"]),
-        "MCS_API_KEYS": "e2e-key",
-        "MCS_DIFY_BASE_URL": f"http://127.0.0.1:{ports['dify']}",
-        "MCS_ERP_BASE_URL": f"http://127.0.0.1:{ports['erp']}",
-        "MCS_SMTP_HOST": "127.0.0.1",
-        "MCS_SMTP_PORT": str(ports["smtp"]),
-    }
+    commands, env = process_stack(root, ports, "e2e-key")
     load_demo_masterdata(settings)
-    commands = {
-        "dify": [MCS, "sandbox", "dify", "--port", str(ports["dify"])],
-        "erp": [MCS, "sandbox", "erp", "--port", str(ports["erp"])],
-        "smtp": [MCS, "sandbox", "smtp", "--port", str(ports["smtp"])],
-        "worker": [MCS, "worker"],
-        "api": [MCS, "api"],
-    }
     async with temporal_server(settings):
         processes = [spawn(cmd, root / f"{name}.log", env) for name, cmd in commands.items()]
         try:
