@@ -1,6 +1,6 @@
 """The sales-email orchestration: submit emails, read runs, decide reviews."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -73,10 +73,16 @@ async def list_runs(
     temporal: TemporalDep,
     status: RunStatus | None = None,
     customer_id: str | None = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunSummary]:
-    """List runs from Temporal visibility, newest first."""
+    """List runs from Temporal visibility, newest first (filters: status, customer, start time)."""
     query = "WorkflowType = 'SalesEmailWorkflow'"
+    for bound, operator in ((started_after, ">="), (started_before, "<")):
+        if bound is not None:
+            moment = bound if bound.tzinfo else bound.replace(tzinfo=UTC)
+            query += f" AND StartTime {operator} '{moment.isoformat()}'"
     if status:
         query += f" AND SalesEmailStatus = '{status.value}'"
     if customer_id:

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from models.email import workflow_id_for
@@ -155,6 +156,12 @@ async def test_list_runs_filters_by_status(api: httpx.AsyncClient) -> None:
     assert answer["workflow_id"] in [r["workflow_id"] for r in rows]
     assert {r["status"] for r in rows} == {"IGNORED"}
     assert (await api.get(RUNS, params={"status": "NOPE"})).status_code == 422
+    started = next(r["started_at"] for r in rows if r["workflow_id"] == answer["workflow_id"])
+    after = (await api.get(RUNS, params={"status": "IGNORED", "started_after": started})).json()
+    before = (await api.get(RUNS, params={"status": "IGNORED", "started_before": started})).json()
+    assert answer["workflow_id"] in [r["workflow_id"] for r in after]
+    assert answer["workflow_id"] not in [r["workflow_id"] for r in before]
+    assert (await api.get(RUNS, params={"started_after": "yesterday"})).status_code == 422
 
 
 async def test_review_of_a_finished_run_is_409(api: httpx.AsyncClient) -> None:
@@ -286,3 +293,25 @@ async def test_reset_to_the_erp_step_keeps_the_order_exactly_once(
     assert bad.status_code == 409 and "unknown step" in bad.text
     assert (await api.post(replay, json={"workflow_id": "sales-email-none"})).status_code == 404
     assert (await api.post(replay, json={})).status_code == 422
+
+
+async def test_a_rejected_review_leaves_no_trace_in_history(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
+    answer = (await api.post(RUN, json=body(attachments=_renamed("合同_qqqq.pdf")))).json()
+    run = await finished(api, answer["workflow_id"])
+    assert run["status"] == "MANUAL_REVIEW" and run["review"]["candidates"] == []
+    handle = dev_env.client.get_workflow_handle(answer["workflow_id"])
+    for _ in range(100):  # the run settles into its review timer
+        history = await handle.fetch_history()
+        if history.events[-1].event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            break
+        await asyncio.sleep(0.05)
+    review = f"{RUNS}/{answer['workflow_id']}/review"
+    blank = await api.post(review, json={"decision": "approve", "reviewer": " "})
+    assert blank.status_code == 422  # a blank reviewer never reaches Temporal
+    no_customer = await api.post(review, json={"decision": "approve", "reviewer": "ops"})
+    assert no_customer.status_code == 409 and "customer_id" in no_customer.text
+    assert len((await handle.fetch_history()).events) == len(history.events)
+    decision = {"decision": "reject", "reviewer": "ops"}
+    assert (await api.post(review, json=decision)).status_code == 200
