@@ -1,0 +1,86 @@
+"""The Temporal Web UI of `mcs dev` in a real headless Chromium: find a review, read its input."""
+
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack import wait_for_port
+from sandbox.demo import make_email
+from tests.servers import REQUIRE_SERVICES, free_port
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        reason = "chromium is not installed (apt-get install chromium)"
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
+    from playwright.async_api import async_playwright
+
+    browser_path = chromium()
+    root = Path(tempfile.mkdtemp(prefix="mcs-ui-"))
+    ports = {name: free_port() for name in ("api", "temporal", "ui")}
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": str(ports["api"]),
+           "MCS_TEMPORAL_PORT": str(ports["temporal"]), "MCS_TEMPORAL_UI_PORT": str(ports["ui"]),
+           "MCS_PAYLOAD_KEY": f"k1:{key}"}  # fmt: skip
+    dev = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "mcs"), "dev", env=env, cwd=root,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_for_port(ports["api"])
+        email = make_email(filename="合同_某某不知名公司.pdf").model_dump(
+            mode="json", by_alias=True
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['api']}") as api:
+            answer = await api.post(
+                "/v1/orchestrations/sales-email/run",
+                json=email,
+                headers={"X-API-Key": "mcs-dev-key"},
+            )
+        workflow_id = answer.json()["workflow_id"]
+        ui = f"http://127.0.0.1:{ports['ui']}/namespaces/default/workflows"
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=browser_path, args=CHROMIUM_FLAGS
+            )
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            link = page.locator(f"a[href*='{workflow_id}']").first
+            for _ in range(20):  # visibility catches up with the search attribute within seconds
+                await page.goto(f"{ui}?query=SalesEmailStatus%3D%22MANUAL_REVIEW%22")
+                try:
+                    await link.wait_for(timeout=3000)
+                    break
+                except Exception:
+                    continue
+            await link.click()
+            await page.get_by_text('"from_email": "buyer@huadong.example"').first.wait_for(
+                timeout=20000
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "web-ui-review-decoded.png"))
+            await browser.close()
+    finally:
+        dev.send_signal(signal.SIGINT)
+        await asyncio.wait_for(dev.wait(), timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
