@@ -56,6 +56,7 @@ class SalesEmailWorkflow:
         self._contact = ContactMatch()
         self._decision: ReviewDecision | None = None
         self._duplicate = False
+        self._facts: dict[str, str] = {}  # shown in mails, not part of the run result
         self._lean = True
 
     @workflow.run
@@ -196,6 +197,7 @@ class SalesEmailWorkflow:
     async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
         pdf = event.pdf
         assert pdf is not None
+        self._facts["customer_name"] = customer.customer_name
         upload = await self._step(
             "upload_pdf", ErrorCode.FILE_UPLOAD_FAILED, RunStatus.FAILED,
             FileActivities.upload_pdf, UploadInput(sha256=pdf.sha256, filename=pdf.filename),
@@ -216,6 +218,7 @@ class SalesEmailWorkflow:
                 RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED, contract.reason
             )
         self._state.warnings.extend(contract.warnings)
+        self._facts["contract_no"] = contract.contract_meta.contract_no
         payload = await self._step(
             "call_dify_order_payload", ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED,
             RunStatus.ORDER_PAYLOAD_BLOCKED, DifyActivities.call_dify_order_payload,
@@ -279,7 +282,7 @@ class SalesEmailWorkflow:
             to=to,
             workflow_id=self._state.workflow_id,
             include_reviewers=include_reviewers,
-            context=steps.mail_context(self._state, self._event),
+            context=steps.mail_context(self._state, self._event, self._facts),
         )
         try:
             await workflow.execute_activity_method(

@@ -70,8 +70,10 @@ def payload_input(
     )
 
 
-def mail_context(state: OrchestratorRunResult, event: EmailEvent | None) -> dict[str, str]:
-    """Everything the mail templates may show, as strings."""
+def mail_context(
+    state: OrchestratorRunResult, event: EmailEvent | None, facts: dict[str, str]
+) -> dict[str, str]:
+    """Everything the mail templates may show, as strings (`facts`: customer name, contract no)."""
     error = state.errors[-1] if state.errors else None
     review = state.review
     pdf = event.pdf if event else None
@@ -84,8 +86,8 @@ def mail_context(state: OrchestratorRunResult, event: EmailEvent | None) -> dict
         "error_code": error.code if error else "",
         "error_message": error.message if error else "",
         "customer_id": state.customer_id or "",
-        "customer_name": "",
-        "contract_no": "",
+        "customer_name": facts.get("customer_name", ""),
+        "contract_no": facts.get("contract_no", ""),
         "sales_order_no": state.sales_order_no or "",
         "order_url": state.order_url or "",
         "warnings": "\n".join(state.warnings),

@@ -84,7 +84,10 @@ async def test_happy_path_creates_one_order_and_tells_the_salesperson(
     order = sims.erp_orders[result.idempotency_key]
     assert order["sales_order_no"] == result.sales_order_no
     assert order["order_payload"]["contract_no"] == "HT-2026-001"  # type: ignore[index]
-    assert any(result.sales_order_no in s for s in mails_to(sims, "sales.li@mcs.example"))
+    [mail] = [m for m in sims.smtp.messages if m["X-MCS-Workflow-Id"] == result.workflow_id]
+    assert result.sales_order_no in str(mail["Subject"]) and "sales.li@mcs.example" in mail["To"]
+    text = mail.get_content()
+    assert "Contract no.: HT-2026-001" in text and "上海华东机械有限公司 (C001)" in text
     assert result.finished_at is not None and result.errors == []
 
 
