@@ -3,6 +3,7 @@
 import base64
 import uuid
 from decimal import Decimal
+from email.message import EmailMessage
 
 from models.email import EmailAttachment, EmailEvent
 from models.masterdata import ContactBase, CustomerBase, MasterdataSet, ProductBase
@@ -83,3 +84,24 @@ def demo_emails() -> dict[str, EmailEvent]:
         "ORDER_PAYLOAD_BLOCKED": make_email(pdf=contract_pdf("HT-2026-002", ("BLOCK-9",))),
         "ERP_ORDER_FAILED": make_email(pdf=contract_pdf("HT-2026-003", ("REJECT-7",))),
     }
+
+
+def raw_contract_email(
+    message_id: str | None = None,
+    pdf: bytes | None = None,
+    sender: str = "Li Lei <buyer@huadong.example>",
+    subject: str = "采购合同 HT-2026-001",
+) -> bytes:
+    """A raw RFC 822 contract email (as a mailbox holds it, or `mcs submit` reads a .eml)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = SALES_MAILBOX
+    message["Subject"] = subject
+    if message_id:
+        message["Message-ID"] = message_id
+    message.set_content("见附件")
+    message.add_attachment(
+        pdf if pdf is not None else contract_pdf("HT-2026-001"),
+        maintype="application", subtype="pdf", filename="采购合同_华东机械.pdf",
+    )  # fmt: skip
+    return message.as_bytes()

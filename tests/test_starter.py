@@ -68,23 +68,10 @@ async def test_masterdata_import_errors_are_clear(
 
 
 async def test_submit_eml_and_list_runs(settings: Settings, api_url: str, data_dir: Path) -> None:
-    from email.message import EmailMessage
+    from sandbox.demo import contract_pdf, raw_contract_email
 
-    from sandbox.demo import contract_pdf
-
-    message = EmailMessage()
-    message["From"] = "buyer@huadong.example"
-    message["To"] = "sales@mcs.example"
-    message["Subject"] = "采购合同 CLI"
-    message.set_content("附件")
-    message.add_attachment(
-        contract_pdf("HT-CLI"),
-        maintype="application",
-        subtype="pdf",
-        filename="采购合同_华东机械.pdf",
-    )
     eml = data_dir / "cli.eml"
-    eml.write_bytes(message.as_bytes())
+    eml.write_bytes(raw_contract_email(pdf=contract_pdf("HT-CLI"), subject="采购合同 CLI"))
     code, output = await mcs(settings, "submit", str(eml))
     assert code == 0, output
     assert json.loads(output)["workflow_id"].startswith("sales-email-")

@@ -3,7 +3,6 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 from typing import Any
 
 import pytest_asyncio
@@ -18,7 +17,7 @@ from models.db import make_engine
 from models.email import workflow_id_for
 from models.ingest import IngestStatus
 from models.runs import OrchestratorRunResult, RunStatus
-from sandbox.demo import contract_pdf
+from sandbox.demo import contract_pdf, raw_contract_email
 from settings import MailboxConfig, Settings
 from tests.dovecot import Imap
 from worker import build_worker
@@ -26,18 +25,9 @@ from workflows.schedules import sync_schedules
 
 
 def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
-    message = EmailMessage()
-    message["From"] = "Li Lei <buyer@huadong.example>"
-    message["To"] = "sales@mcs.example"
-    message["Subject"] = "采购合同 HT-IMAP"
-    if message_id:
-        message["Message-ID"] = message_id
-    message.set_content("见附件")
-    message.add_attachment(
-        pdf or contract_pdf("HT-IMAP"), maintype="application", subtype="pdf",
-        filename="采购合同_华东机械.pdf",
-    )  # fmt: skip
-    return message.as_bytes()
+    return raw_contract_email(
+        message_id, pdf or contract_pdf("HT-IMAP"), subject="采购合同 HT-IMAP"
+    )
 
 
 def configure(settings: Settings, imap: Imap, **mailbox: Any) -> Settings:

@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import uuid
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -11,7 +10,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from models.email import workflow_id_for
-from sandbox.demo import contract_pdf, make_email
+from sandbox.demo import contract_pdf, make_email, raw_contract_email
 from settings import Settings
 from tests.api.conftest import open_api
 from tests.conftest import Sims
@@ -66,21 +65,11 @@ async def test_submit_runs_to_success_and_a_resubmission_is_a_duplicate(
 
 
 async def test_raw_email_upload_runs(api: httpx.AsyncClient) -> None:
-    message = EmailMessage()
-    message["From"] = "Li Lei <Buyer@Huadong.example>"
-    message["To"] = "sales@mcs.example"
-    message["Subject"] = "采购合同 HT-RAW-1"
-    message["Message-ID"] = "<raw-upload-1@huadong.example>"
-    message.set_content("见附件")
-    message.add_attachment(
-        contract_pdf("HT-RAW-1"),
-        maintype="application",
-        subtype="pdf",
-        filename="采购合同_华东机械.pdf",
-    )
-    response = await api.post(
-        "/v1/emails", content=message.as_bytes(), headers={"Content-Type": "message/rfc822"}
-    )
+    raw = raw_contract_email(
+        "<raw-upload-1@huadong.example>", contract_pdf("HT-RAW-1"),
+        sender="Li Lei <Buyer@Huadong.example>",
+    )  # fmt: skip
+    response = await api.post("/v1/emails", content=raw, headers={"Content-Type": "message/rfc822"})
     assert response.status_code == 202, response.text
     run = await finished(api, response.json()["workflow_id"])
     assert run["status"] == "SUCCESS" and run["contact_id"] == "K001"
