@@ -13,7 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from activities.files import BlobStore  # noqa: E402
 from activities.ingest import Ingester  # noqa: E402
 from activities.mailbox import MailboxActivities, PollInput, PollResult  # noqa: E402
+from models.codec import PLAIN_CONVERTER  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from settings import MailboxConfig, Settings  # noqa: E402
@@ -62,7 +62,7 @@ async def main(count: int) -> None:
         print(f"appended {count} messages to Dovecot in {time.perf_counter() - started:.1f} s")
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=shutil.which("temporal", path=str(BIN)),
-            data_converter=pydantic_data_converter, search_attributes=sa.ALL,
+            data_converter=PLAIN_CONVERTER, search_attributes=sa.ALL,
             dev_server_log_level="error",
         )  # fmt: skip
         async with env:

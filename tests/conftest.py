@@ -14,11 +14,11 @@ from aiosmtpd.controller import Controller
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from devstack import load_demo_masterdata
+from models.codec import PLAIN_CONVERTER
 from sandbox import dify, erp
 from sandbox.faults import Faults, FaultState
 from sandbox.smtp import SinkHandler, start_sink
@@ -113,7 +113,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (timers of days pass in milliseconds)."""
     path = binary("temporal-test-server")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=PLAIN_CONVERTER
     )
     await register_search_attributes(env.client)
     yield env
@@ -126,7 +126,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     path = binary("temporal")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=path,
-        data_converter=pydantic_data_converter,
+        data_converter=PLAIN_CONVERTER,
         search_attributes=sa.ALL,
         dev_server_log_level="error",
     )

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from models.codec import PLAIN_CONVERTER
 from models.runs import ReviewDecision, RunStatus
 from sandbox.demo import make_email
 from settings import Settings
@@ -20,7 +20,7 @@ RECORD = os.environ.get("MCS_RECORD_HISTORIES", "")  # a file-name suffix, e.g. 
 
 
 async def replay(history: WorkflowHistory) -> None:
-    replayer = Replayer(workflows=[SalesEmailWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[SalesEmailWorkflow], data_converter=PLAIN_CONVERTER)
     await replayer.replay_workflow(history)
 
 
