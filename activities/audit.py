@@ -15,6 +15,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from models.masterdata import utcnow
 from models.runs import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ class AuditWriter:
     def __init__(self, engine: Engine, batch: int = 500) -> None:
         self._engine = engine
         self._batch = batch
-        self._rows: queue.SimpleQueue[AuditEvent | None] = queue.SimpleQueue()
+        self._rows: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="audit-writer", daemon=True)
         self._thread.start()
 
-    def add(self, row: AuditEvent) -> None:
+    def add(self, row: dict[str, Any]) -> None:
+        """Queue one `audit_events` row, given as its columns (no ORM object on the hot path)."""
         self._rows.put(row)
 
     def close(self) -> None:
@@ -53,14 +55,12 @@ class AuditWriter:
             running = None not in rows
             self._write([row for row in rows if row is not None])
 
-    def _write(self, rows: list[AuditEvent]) -> None:
+    def _write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         try:
             with self._engine.begin() as connection:
-                connection.execute(
-                    insert(AuditEvent), [row.model_dump(exclude={"id"}) for row in rows]
-                )
+                connection.execute(insert(AuditEvent), rows)
         except Exception:  # an audit write must never fail the steps it audits
             log.exception("audit write of %d rows failed", len(rows))
 
@@ -93,13 +93,15 @@ class _AuditActivity(ActivityInboundInterceptor):
             seconds = time.monotonic() - started
             STEP_SECONDS.labels(info.activity_type, outcome).observe(seconds)
             STEP_ATTEMPTS.labels(info.activity_type, outcome).inc()
-            row = AuditEvent(
-                workflow_id=info.workflow_id or "",
-                run_id=info.workflow_run_id or "",
-                step=info.activity_type,
-                attempt=info.attempt,
-                outcome=outcome,
-                duration_ms=round(seconds * 1000, 3),
-                detail=detail,
+            self._writer.add(
+                {
+                    "workflow_id": info.workflow_id or "",
+                    "run_id": info.workflow_run_id or "",
+                    "step": info.activity_type,
+                    "attempt": info.attempt,
+                    "outcome": outcome,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "detail": detail,
+                    "created_at": utcnow(),
+                }
             )
-            self._writer.add(row)
