@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -34,6 +33,7 @@ from devstack import (  # noqa: E402
     temporal_server,
     wait_for_port,
 )
+from models.codec import PLAIN_CONVERTER  # noqa: E402
 from models.runs import OrchestratorRunResult  # noqa: E402
 from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -129,14 +129,20 @@ async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
           f"events, status {getattr(result, 'status', result)} (target < 64 KB)")  # fmt: skip
 
 
-def print_cpu(processes: dict[str, "subprocess.Popen[bytes]"]) -> None:
-    """CPU seconds each process used over the whole run (Linux /proc)."""
+def cpu_seconds(processes: dict[str, "subprocess.Popen[bytes]"]) -> dict[str, float]:
+    """CPU seconds each process has used so far (Linux /proc), this script included."""
     ticks = os.sysconf("SC_CLK_TCK")
     used = {}
-    for name, process in processes.items():
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    for name, pid in [*((n, p.pid) for n, p in processes.items()), ("bench", os.getpid())]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         used[name] = (int(fields[11]) + int(fields[12])) / ticks
-    print("CPU seconds per process: " + ", ".join(f"{n} {s:.1f}" for n, s in used.items()))
+    return used
+
+
+def print_cpu(label: str, used: dict[str, float], before: dict[str, float] | None = None) -> None:
+    spent = {n: s - (before or {}).get(n, 0.0) for n, s in used.items()}
+    shown = ", ".join(f"{n} {s:.1f}" for n, s in spent.items() if s >= 0.05)
+    print(f"  CPU seconds {label}: {shown}")
 
 
 async def main(count: int, rate: float) -> None:
@@ -162,10 +168,11 @@ async def main(count: int, rate: float) -> None:
             spawn(cmd, root / f"{name}.log", intake_env if name.startswith("intake") else env)
             for name, cmd in commands.items()
         ]
+        everyone = {"temporal": server, **dict(zip(commands, processes, strict=True))}
         try:
             for name in ("api", "intake", "dify", "erp", "smtp"):
                 await wait_for_port(ports[name])
-            client = await Client.connect(address, data_converter=pydantic_data_converter)
+            client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
             headers = {"X-API-Key": "bench-key"}
             limits = httpx.Limits(max_connections=CONCURRENCY * 2)
             async with httpx.AsyncClient(
@@ -177,17 +184,22 @@ async def main(count: int, rate: float) -> None:
                 await e2e_throughput(api, client, 10)  # warm-up
                 await floor_throughput(client, 10, "floor")
                 await paced_intake(api, client, count, rate, "while the runs are processed")
+                before = cpu_seconds(everyone)
                 mcs = await e2e_throughput(api, client, count)
+                between = cpu_seconds(everyone)
                 floor = await floor_throughput(client, count, "floor")
+                after = cpu_seconds(everyone)
                 print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
                 print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
                       f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
+                print_cpu("during the MCS burst", between, before)
+                print_cpu("during the floor burst", after, between)
                 await history_of_big_pdf(api, client)
             base = f"http://127.0.0.1:{ports['intake']}"
             async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as intake:
                 await paced_intake(intake, None, 20, rate, "warm-up")
                 await paced_intake(intake, None, count, rate, "no run processed (intake alone)")
-            print_cpu({"temporal": server, **dict(zip(commands, processes, strict=True))})
+            print_cpu("over the whole run", cpu_seconds(everyone))
         finally:
             for process in processes:
                 stop_process(process)
