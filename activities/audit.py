@@ -30,9 +30,10 @@ STEP_ATTEMPTS = Counter("mcs_step_attempts_total", "Step attempts", ["step", "ou
 class AuditWriter:
     """Writes audit rows from a background thread in batches: one commit per batch, not per step."""
 
-    def __init__(self, engine: Engine, batch: int = 500) -> None:
+    def __init__(self, engine: Engine, batch: int = 500, linger: float = 0.2) -> None:
         self._engine = engine
         self._batch = batch
+        self._linger = linger  # seconds to gather more rows after the first: fewer, bigger commits
         self._rows: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="audit-writer", daemon=True)
         self._thread.start()
@@ -50,8 +51,12 @@ class AuditWriter:
         running = True
         while running:
             rows = [self._rows.get()]
-            while len(rows) < self._batch and not self._rows.empty():
-                rows.append(self._rows.get())
+            deadline = time.monotonic() + self._linger
+            while len(rows) < self._batch and rows[-1] is not None:
+                try:
+                    rows.append(self._rows.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
             running = None not in rows
             self._write([row for row in rows if row is not None])
 

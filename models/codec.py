@@ -95,17 +95,20 @@ class _SharedAdapterJSONConverter(PydanticJSONPlainPayloadConverter):
         return adapter.validate_json(payload.data)
 
 
+_CONVERTERS = tuple(
+    _SharedAdapterJSONConverter() if isinstance(c, JSONPlainPayloadConverter) else c
+    for c in DefaultPayloadConverter.default_encoding_payload_converters
+)
+
+
 class PayloadConverter(CompositePayloadConverter):
-    """The SDK's default converters, with pydantic for JSON (models, dataclasses, datetimes)."""
+    """The SDK's default converters, with pydantic for JSON (models, dataclasses, datetimes).
+
+    The encoding converters are stateless and built once: this class is instantiated per activation.
+    """
 
     def __init__(self) -> None:
-        json_converter = _SharedAdapterJSONConverter()
-        super().__init__(
-            *(
-                json_converter if isinstance(c, JSONPlainPayloadConverter) else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        super().__init__(*_CONVERTERS)
 
 
 PLAIN_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
