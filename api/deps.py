@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, database session, Temporal client, blob store, API key."""
+"""FastAPI dependencies: settings, session, Temporal client, blob store, outbox, API key."""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -9,6 +9,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from activities.files import BlobStore
+from api.outbox import Outbox
 from settings import Settings
 
 
@@ -39,6 +40,11 @@ def get_blobs(request: Request) -> BlobStore:
     return store
 
 
+def get_outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox
+
+
 def require_api_key(
     settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> None:
@@ -50,3 +56,4 @@ def require_api_key(
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]

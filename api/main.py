@@ -1,5 +1,7 @@
-"""The FastAPI app factory and its lifespan (engine, Temporal client, blob store)."""
+"""The FastAPI app factory and its lifespan (engine, Temporal client, blob store, outbox)."""
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from activities.files import BlobStore
+from api.outbox import Outbox
 from api.routes import codec, emails, files, health, masterdata, orchestrations, webhooks
 from models.db import make_engine
 from models.migrate import ensure_migrated
@@ -32,7 +35,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         app.state.engine = engine
         app.state.blobs = BlobStore(config.blob_dir)
         app.state.temporal = temporal or await connect(config)
+        app.state.outbox = outbox = Outbox(engine, app.state.temporal, config.task_queue)
+        dispatcher = asyncio.create_task(outbox.run(), name="intake-outbox")
         yield
+        dispatcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher
         engine.dispose()
 
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)

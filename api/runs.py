@@ -6,6 +6,8 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from api.outbox import queued_run
+from models.ingest import OutboxEntry, OutboxStatus
 from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus
 from workflows import search_attributes as sa
 from workflows.sales_email import SalesEmailWorkflow
@@ -38,13 +40,18 @@ def from_search_attributes(description: WorkflowExecutionDescription) -> Orchest
 async def read_run(
     client: Client, session: Session, workflow_id: str
 ) -> OrchestratorRunResult | None:
-    """The run's result: the workflow's own answer, else what visibility and the database know."""
+    """The run's result: the workflow's own answer, else what visibility and the database know
+    (how it ended, or that the email is accepted and its run about to start)."""
     handle = client.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
     try:
         description = await handle.describe()
     except RPCError:
         record = session.get(RunRecord, workflow_id)
-        return OrchestratorRunResult.model_validate(record.result) if record else None
+        if record is not None:
+            return OrchestratorRunResult.model_validate(record.result)
+        entry = session.get(OutboxEntry, workflow_id)
+        queued = entry is not None and entry.status == OutboxStatus.QUEUED
+        return queued_run(entry) if entry is not None and queued else None
     try:
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()

@@ -34,9 +34,9 @@ from devstack import (  # noqa: E402
     wait_for_port,
 )
 from models.codec import PLAIN_CONVERTER  # noqa: E402
-from models.runs import OrchestratorRunResult  # noqa: E402
 from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
+from tests.servers import run_result  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CONCURRENCY = 32
@@ -57,12 +57,7 @@ async def submit(api: httpx.AsyncClient, pdf: bytes | None = None) -> tuple[str,
 
 
 async def wait_all(client: Client, workflow_ids: list[str]) -> list[str]:
-    results = await asyncio.gather(
-        *(
-            client.get_workflow_handle(w, result_type=OrchestratorRunResult).result()
-            for w in workflow_ids
-        )
-    )
+    results = await asyncio.gather(*(run_result(client, w) for w in workflow_ids))
     return [str(getattr(r, "status", r)) for r in results]
 
 
@@ -90,10 +85,9 @@ async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> 
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one() -> str:
-        async with gate:
+        async with gate:  # submitted and finished: CONCURRENCY runs in flight at most
             workflow_id, _ = await submit(api)
-        handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
-        result = await handle.result()
+            result = await run_result(client, workflow_id)
         assert getattr(result, "status", "") == "SUCCESS", result
         return workflow_id
 
@@ -110,7 +104,7 @@ async def floor_throughput(client: Client, count: int, task_queue: str) -> float
             handle = await client.start_workflow(
                 FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=task_queue
             )
-        return await handle.result()
+            return await handle.result()
 
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(count)))
@@ -120,9 +114,8 @@ async def floor_throughput(client: Client, count: int, task_queue: str) -> float
 async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
     pdf = contract_pdf("HT-BIG", pad_to=5 * 1024 * 1024)
     workflow_id, _ = await submit(api, pdf)
-    handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
-    result = await handle.result()
-    description = await handle.describe()
+    result = await run_result(client, workflow_id)
+    description = await client.get_workflow_handle(workflow_id).describe()
     size = description.raw_description.workflow_execution_info.history_size_bytes
     events = description.raw_description.workflow_execution_info.history_length
     print(f"history of a run with a {len(pdf) / 1e6:.1f} MB PDF: {size / 1024:.1f} KB in {events} "

@@ -43,9 +43,35 @@ class IngestedMessage(SQLModel, table=True):
     uid: int
     content_sha256: str = Field(unique=True, index=True)
     message_id: str = Field(default="", index=True)
-    workflow_id: str = ""
+    workflow_id: str = Field(default="", index=True)
     status: str = Field(default=IngestStatus.RECORDED, index=True)
     reason: str = ""
     size: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+
+
+class OutboxEntry(SQLModel, table=True):
+    """An email accepted over HTTP: recorded before the answer, its run started right after.
+
+    `event` holds the by-reference EmailEvent until the run has started, then it is cleared.
+    """
+
+    __tablename__ = "intake_outbox"
+
+    workflow_id: str = Field(primary_key=True)
+    message_id: str = ""
+    task_queue: str = ""  # where the run starts; each API sweeps only its own queue's entries
+    status: str = Field(default=OutboxStatus.QUEUED, index=True)
+    event: str = ""
+    run_id: str = ""
+    attempts: int = 0
+    last_error: str = ""
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -1,15 +1,19 @@
-"""Test helpers: finding server binaries (serving and free ports come from devstack)."""
+"""Test helpers: server binaries, waiting for runs (serving and free ports come from devstack)."""
 
+import asyncio
 import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import free_port, serve
+from models.runs import OrchestratorRunResult
 
-__all__ = ["REQUIRE_SERVICES", "binary", "free_port", "serve"]
+__all__ = ["REQUIRE_SERVICES", "binary", "free_port", "run_result", "serve"]
 
 REQUIRE_SERVICES = os.environ.get("MCS_REQUIRE_SERVICES") == "1"
 
@@ -23,3 +27,19 @@ def binary(name: str) -> str:
     if REQUIRE_SERVICES:
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+async def run_result(
+    client: Client, workflow_id: str, seconds: float = 60
+) -> OrchestratorRunResult:
+    """The result of a run accepted over HTTP: its start may still be queued in the outbox."""
+    handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+    for _ in range(int(seconds * 10)):
+        try:
+            result: OrchestratorRunResult = await handle.result()
+            return result
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the run {workflow_id} did not start within {seconds} s")

@@ -3,9 +3,8 @@
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from activities.intake import start_run
 from activities.mime import parse_message
-from api.deps import BlobsDep, SettingsDep, TemporalDep, require_api_key
+from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
 from api.intake import store_attachment
 from models.runs import SubmitAnswer
 
@@ -15,9 +14,9 @@ RFC822 = "message/rfc822"
 
 @router.post("/emails", status_code=202, response_model=SubmitAnswer)
 async def submit_raw_email(
-    request: Request, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+    request: Request, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
 ) -> SubmitAnswer:
-    """Accept a raw email (Content-Type: message/rfc822) and start its run."""
+    """Accept a raw email (Content-Type: message/rfc822); its run starts right after."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != RFC822:
         raise HTTPException(415, f"Content-Type must be {RFC822}, not {content_type or 'missing'}")
@@ -32,4 +31,4 @@ async def submit_raw_email(
     for attachment, data in zip(parsed.event.attachments, parsed.payloads, strict=True):
         stored.append(await run_in_threadpool(store_attachment, attachment, data, blobs, limit))
     event = parsed.event.model_copy(update={"attachments": stored})
-    return await start_run(temporal, event, settings.task_queue)
+    return await outbox.accept(event)

@@ -5,6 +5,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
+from api.outbox import Outbox
+
 router = APIRouter(tags=["health"])
 
 
@@ -12,22 +14,28 @@ class Health(BaseModel):
     status: str
     database: bool
     temporal: bool
+    queued: int = 0  # accepted emails whose run has not started yet
 
 
-def _database_ok(engine: Engine) -> bool:
+def _queued(engine: Engine, outbox: Outbox) -> int | None:
+    """The intake backlog, or None when the database does not answer."""
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        return True
+        return outbox.queued()
     except Exception:
-        return False
+        return None
 
 
 @router.get("/v1/healthz", response_model=Health)
 async def healthz(request: Request) -> Health:
-    """Whether the API, its database and its Temporal connection work."""
-    database = await run_in_threadpool(_database_ok, request.app.state.engine)
+    """Whether the API, its database and its Temporal connection work, and the intake backlog."""
+    queued = await run_in_threadpool(_queued, request.app.state.engine, request.app.state.outbox)
+    database = queued is not None
     temporal = request.app.state.temporal is not None
     return Health(
-        status="ok" if database and temporal else "degraded", database=database, temporal=temporal
+        status="ok" if database and temporal else "degraded",
+        database=database,
+        temporal=temporal,
+        queued=queued or 0,
     )

@@ -9,8 +9,14 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.intake import start_run
-from api.deps import BlobsDep, SessionDep, SettingsDep, TemporalDep, require_api_key
+from api.deps import (
+    BlobsDep,
+    OutboxDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    require_api_key,
+)
 from api.intake import attachment_bytes, ensure_message_id, store_attachment
 from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
@@ -46,16 +52,16 @@ class RunSummary(BaseModel):
 
 @router.post("/run", status_code=202, response_model=SubmitAnswer)
 async def run_email(
-    event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
 ) -> SubmitAnswer:
-    """Accept an email as JSON (attachments by bytes_b64 or url) and start its run."""
-    return await accept_event(event, temporal, settings, blobs)
+    """Accept an email as JSON (attachments by bytes_b64 or url); its run starts right after."""
+    return await accept_event(event, outbox, settings, blobs)
 
 
 async def accept_event(
-    event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
 ) -> SubmitAnswer:
-    """Store the attachments of an EmailEvent, then start (or find) its run."""
+    """Store the attachments of an EmailEvent, then record it for its run (or find the run)."""
     limit = settings.max_attachment_bytes
     stored = []
     for attachment in event.attachments:
@@ -65,7 +71,7 @@ async def accept_event(
             continue
         stored.append(await run_in_threadpool(store_attachment, attachment, data, blobs, limit))
     event = ensure_message_id(event.model_copy(update={"attachments": stored}))
-    return await start_run(temporal, event, settings.task_queue)
+    return await outbox.accept(event)
 
 
 @router.get("/runs", response_model=list[RunSummary])

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Depends
 
-from api.deps import BlobsDep, SettingsDep, TemporalDep, require_api_key
+from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
 from api.routes.orchestrations import accept_event
 from models.email import EmailEvent
 from models.runs import SubmitAnswer
@@ -14,9 +14,9 @@ router = APIRouter(
 
 @router.post("/email", status_code=202, response_model=SubmitAnswer)
 async def email_webhook(
-    event: EmailEvent, temporal: TemporalDep, settings: SettingsDep, blobs: BlobsDep
+    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
 ) -> SubmitAnswer:
-    """Accept an EmailEvent (attachments by bytes_b64 or url) from a webhook and start its run."""
+    """Accept an EmailEvent (attachments by bytes_b64 or url) from a webhook for its run."""
     if event.provider == "api":
         event = event.model_copy(update={"provider": "webhook"})
-    return await accept_event(event, temporal, settings, blobs)
+    return await accept_event(event, outbox, settings, blobs)

@@ -1,0 +1,214 @@
+"""The intake outbox: an accepted email is on disk before the answer; its run starts right after.
+
+`POST .../run`, `POST /v1/emails` and the webhook answer 202 once the email is recorded, so a busy
+or unreachable Temporal neither slows the answer down nor loses the email. A dispatcher starts
+each recorded run, retries a failed start with backoff, and picks up what a crash left queued.
+Starting is idempotent (one workflow id per Message-ID), so a start repeated by a second API
+process or after a crash attaches to the run that exists.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import Gauge
+from sqlalchemy import Engine, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.intake import describe_duplicate, start_run
+from models.email import EmailEvent, workflow_id_for
+from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus
+from models.masterdata import utcnow
+from models.runs import OrchestratorRunResult, RunRecord, RunStatus, SubmitAnswer
+
+log = logging.getLogger(__name__)
+QUEUED_RUNS = Gauge("mcs_intake_queued", "Accepted emails whose run has not started yet")
+STARTERS = 16  # runs being started at once
+MAX_BACKOFF = 60.0
+QUEUED_STEP = "queued"
+
+
+class Outbox:
+    """Records accepted emails and starts their runs.
+
+    `grace`: how long a new entry belongs to the process that accepted it before the sweep (of any
+    API process) may start it too; `sweep_seconds`: how often queued entries are looked for;
+    `backoff`: the wait after a failed start, doubled at each further failure (up to a minute).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: Client,
+        task_queue: str,
+        grace: float = 10.0,
+        sweep_seconds: float = 2.0,
+        backoff: float = 2.0,
+    ) -> None:
+        self._engine = engine
+        self._client = client
+        self._task_queue = task_queue
+        self._grace = timedelta(seconds=grace)
+        self._sweep_seconds = sweep_seconds
+        self._backoff = backoff
+        self._queue: asyncio.Queue[tuple[str, EmailEvent | None]] = asyncio.Queue()
+        self._in_flight: set[str] = set()
+
+    async def accept(self, event: EmailEvent) -> SubmitAnswer:
+        """Record the email (its attachments already stored); the run starts in the background."""
+        workflow_id = workflow_id_for(event.message_id)
+        if not await run_in_threadpool(self._record, workflow_id, event):
+            return await self._duplicate(workflow_id)
+        self._submit(workflow_id, event)
+        return SubmitAnswer(
+            workflow_id=workflow_id, run_id="", status=RunStatus.RUNNING, duplicate=False
+        )
+
+    async def run(self) -> None:
+        """Start queued runs until cancelled: a few at a time, plus a periodic sweep."""
+        starters = [asyncio.create_task(self._starter()) for _ in range(STARTERS)]
+        try:
+            await self._sweep()
+        finally:
+            for task in starters:
+                task.cancel()
+            await asyncio.gather(*starters, return_exceptions=True)
+
+    def entry(self, workflow_id: str) -> OutboxEntry | None:
+        with Session(self._engine) as session:
+            return session.get(OutboxEntry, workflow_id)
+
+    def queued(self) -> int:
+        """How many accepted emails wait for their run to start."""
+        with Session(self._engine) as session:
+            query = select(func.count()).where(OutboxEntry.status == OutboxStatus.QUEUED)
+            return session.exec(query).one()
+
+    def _record(self, workflow_id: str, event: EmailEvent) -> bool:
+        """Insert the entry; False when this email was accepted before (here or from a mailbox)."""
+        with Session(self._engine) as session:
+            mailbox = select(IngestedMessage.id).where(IngestedMessage.workflow_id == workflow_id)
+            if session.exec(mailbox).first() is not None:
+                return False
+            session.add(
+                OutboxEntry(
+                    workflow_id=workflow_id,
+                    message_id=event.message_id,
+                    task_queue=self._task_queue,
+                    event=event.model_dump_json(),
+                    next_attempt_at=utcnow() + self._grace,
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                return False
+        return True
+
+    async def _duplicate(self, workflow_id: str) -> SubmitAnswer:
+        entry = await run_in_threadpool(self.entry, workflow_id)
+        if entry is not None and entry.status == OutboxStatus.QUEUED:
+            return SubmitAnswer(
+                workflow_id=workflow_id, run_id="", status=RunStatus.RUNNING, duplicate=True
+            )
+        try:
+            return await describe_duplicate(self._client, workflow_id)
+        except RPCError:  # not in Temporal (any more): the database may know how it ended
+            record = await run_in_threadpool(self._run_record, workflow_id)
+            status = RunStatus(record.status) if record else RunStatus.RUNNING
+            run_id = record.run_id if record else (entry.run_id if entry else "")
+            return SubmitAnswer(
+                workflow_id=workflow_id, run_id=run_id, status=status, duplicate=True
+            )
+
+    def _run_record(self, workflow_id: str) -> RunRecord | None:
+        with Session(self._engine) as session:
+            return session.get(RunRecord, workflow_id)
+
+    def _submit(self, workflow_id: str, event: EmailEvent | None) -> None:
+        if workflow_id not in self._in_flight:
+            self._in_flight.add(workflow_id)
+            self._queue.put_nowait((workflow_id, event))
+
+    async def _starter(self) -> None:
+        while True:
+            workflow_id, event = await self._queue.get()
+            try:
+                await self._start(workflow_id, event)
+            except Exception:  # keep starting the others; the sweep retries this one
+                log.exception("starting the run %s failed", workflow_id)
+            finally:
+                self._in_flight.discard(workflow_id)
+
+    async def _start(self, workflow_id: str, event: EmailEvent | None) -> None:
+        if event is None:
+            entry = await run_in_threadpool(self.entry, workflow_id)
+            if entry is None or entry.status != OutboxStatus.QUEUED:
+                return
+            event = EmailEvent.model_validate_json(entry.event)
+        try:
+            answer = await start_run(self._client, event, self._task_queue)
+        except Exception as error:  # Temporal busy or away: the email stays queued
+            log.warning("starting the run %s failed, will retry: %s", workflow_id, error)
+            await run_in_threadpool(self._retry_later, workflow_id, f"{error}")
+            return
+        await run_in_threadpool(self._started, workflow_id, answer.run_id)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                due, queued = await run_in_threadpool(self._due)
+                QUEUED_RUNS.set(queued)
+                for workflow_id in due:
+                    self._submit(workflow_id, None)
+            except Exception:  # the database may be away for a moment: sweep again later
+                log.exception("the intake outbox sweep failed")
+            await asyncio.sleep(self._sweep_seconds)
+
+    def _due(self) -> tuple[list[str], int]:
+        with Session(self._engine) as session:
+            query = (
+                select(OutboxEntry.workflow_id)
+                .where(OutboxEntry.status == OutboxStatus.QUEUED)
+                .where(OutboxEntry.task_queue == self._task_queue)
+                .where(OutboxEntry.next_attempt_at <= utcnow())
+                .order_by(col(OutboxEntry.next_attempt_at))
+                .limit(500)
+            )
+            due = list(session.exec(query))
+        return due, self.queued()
+
+    def _started(self, workflow_id: str, run_id: str) -> None:
+        self._update(workflow_id, status=OutboxStatus.STARTED, run_id=run_id, event="")
+
+    def _retry_later(self, workflow_id: str, error: str) -> None:
+        entry = self.entry(workflow_id)
+        attempts = (entry.attempts if entry else 0) + 1
+        wait = timedelta(seconds=min(MAX_BACKOFF, self._backoff * 2 ** (attempts - 1)))
+        self._update(
+            workflow_id, attempts=attempts, last_error=error[:500], next_attempt_at=utcnow() + wait
+        )
+
+    def _update(self, workflow_id: str, **values: object) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(OutboxEntry)
+                .where(col(OutboxEntry.workflow_id) == workflow_id)
+                .values(updated_at=utcnow(), **values)
+            )
+
+
+def queued_run(entry: OutboxEntry) -> OrchestratorRunResult:
+    """What the run API shows for an accepted email whose run has not started yet."""
+    result = OrchestratorRunResult(
+        workflow_id=entry.workflow_id, message_id=entry.message_id, step=QUEUED_STEP
+    )
+    if entry.last_error:
+        result.warnings.append(
+            f"the run has not started yet ({entry.attempts} attempts): {entry.last_error}"
+        )
+    return result

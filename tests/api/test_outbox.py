@@ -1,0 +1,135 @@
+"""The intake outbox: an accepted email is recorded first, and its run starts even if Temporal
+refuses for a while or the API stops between the answer and the start."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from api.outbox import QUEUED_STEP, Outbox
+from models.codec import PLAIN_CONVERTER
+from models.db import make_engine
+from models.email import EmailEvent
+from models.ingest import OutboxEntry, OutboxStatus
+from models.runs import RunStatus
+from sandbox.demo import make_email
+from settings import Settings
+from tests.servers import run_result
+from tests.workflows.test_sales_email import by_reference
+
+RUNS = "/v1/orchestrations/sales-email/runs"
+
+
+class RefuseStarts(Interceptor):
+    """Temporal answering UNAVAILABLE to the next `times` workflow starts."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _Refuse(next, self)
+
+
+class _Refuse(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, root: RefuseStarts) -> None:
+        super().__init__(next)
+        self._root = root
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        if self._root.times > 0:
+            self._root.times -= 1
+            raise RPCError("Temporal is unavailable (injected)", RPCStatusCode.UNAVAILABLE, b"")
+        return await super().start_workflow(input)
+
+
+def refusing_client(env: WorkflowEnvironment, times: int) -> Client:
+    return Client(
+        env.client.service_client,
+        namespace=env.client.namespace,
+        data_converter=PLAIN_CONVERTER,
+        interceptors=[RefuseStarts(times)],
+    )
+
+
+@pytest_asyncio.fixture
+async def engine(dev_settings: Settings) -> AsyncIterator[Engine]:
+    engine = make_engine(dev_settings.db_url)
+    yield engine
+    engine.dispose()
+
+
+def unique_email(settings: Settings) -> EmailEvent:
+    return by_reference(make_email(message_id=f"<outbox-{uuid.uuid4()}@test>"), settings)
+
+
+async def test_a_refused_start_is_retried_and_visible_meanwhile(
+    dev_settings: Settings, dev_env: WorkflowEnvironment
+) -> None:
+    app = create_app(dev_settings, refusing_client(dev_env, times=1))
+    body = make_email(message_id=f"<outbox-{uuid.uuid4()}@test>")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers={"X-API-Key": "test-key"}
+        ) as api:
+            answer = await api.post(
+                "/v1/orchestrations/sales-email/run",
+                json=body.model_dump(mode="json", by_alias=True),
+            )
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["run_id"] == "" and answer.json()["duplicate"] is False
+            workflow_id = answer.json()["workflow_id"]
+            run: dict[str, Any] = {}
+            for _ in range(100):  # the refusal shows while the email waits for its retry
+                run = (await api.get(f"{RUNS}/{workflow_id}")).json()
+                if run["warnings"]:
+                    break
+                await asyncio.sleep(0.02)
+            assert run["status"] == "RUNNING" and run["step"] == QUEUED_STEP
+            assert "Temporal is unavailable (injected)" in run["warnings"][0]
+            assert (await api.get("/v1/healthz")).json()["queued"] >= 1
+            result = await run_result(dev_env.client, workflow_id)  # the retry started it
+    assert result.status == RunStatus.SUCCESS
+
+
+async def test_an_email_left_queued_by_a_crash_is_started_by_the_next_process(
+    dev_settings: Settings, dev_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    crashed = Outbox(engine, dev_env.client, dev_settings.task_queue, grace=0)
+    email = unique_email(dev_settings)
+    answer = await crashed.accept(email)  # no dispatcher runs: the process "crashes" here
+    assert answer.run_id == "" and not answer.duplicate
+    duplicate = await crashed.accept(email)
+    assert duplicate.duplicate and duplicate.workflow_id == answer.workflow_id
+    assert duplicate.run_id == "" and duplicate.status == RunStatus.RUNNING
+
+    restarted = Outbox(engine, dev_env.client, dev_settings.task_queue, grace=0, sweep_seconds=0.1)
+    dispatcher = asyncio.create_task(restarted.run())
+    try:
+        result = await run_result(dev_env.client, answer.workflow_id)
+    finally:
+        dispatcher.cancel()
+        await asyncio.gather(dispatcher, return_exceptions=True)
+    assert result.status == RunStatus.SUCCESS
+    with Session(engine) as session:
+        entry = session.get(OutboxEntry, answer.workflow_id)
+        assert entry is not None and entry.status == OutboxStatus.STARTED
+        assert entry.run_id == result.run_id and entry.event == ""  # no email kept once started
+    resubmitted = await restarted.accept(email)
+    assert resubmitted.duplicate and resubmitted.status == RunStatus.SUCCESS
+    assert resubmitted.run_id == result.run_id
