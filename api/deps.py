@@ -1,4 +1,8 @@
-"""FastAPI dependencies: settings, session, Temporal client, blob store, outbox, API key."""
+"""FastAPI dependencies: settings, session, Temporal client, blob store, outbox, API key.
+
+The cheap ones are `async def`: FastAPI runs a plain `def` dependency in its thread pool, which
+costs every request a thread hand-off per dependency (slow on a busy machine).
+"""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -13,7 +17,7 @@ from api.outbox import Outbox
 from settings import Settings
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     """The settings the app was created with (no per-request override machinery)."""
     settings: Settings = request.app.state.settings
     return settings
@@ -28,24 +32,24 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client | None = request.app.state.temporal
     if client is None:
         raise HTTPException(503, "Temporal is not connected")
     return client
 
 
-def get_blobs(request: Request) -> BlobStore:
+async def get_blobs(request: Request) -> BlobStore:
     store: BlobStore = request.app.state.blobs
     return store
 
 
-def get_outbox(request: Request) -> Outbox:
+async def get_outbox(request: Request) -> Outbox:
     outbox: Outbox = request.app.state.outbox
     return outbox
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> None:
     """401 unless X-API-Key is one of MCS_API_KEYS."""

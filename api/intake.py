@@ -5,12 +5,14 @@ import binascii
 
 import httpx
 from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from activities.files import BlobStore
 from activities.mime import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
 
 DOWNLOAD_TIMEOUT = 30.0
+INLINE_BYTES = 256 * 1024  # below this, hashing and writing on the event loop beats a thread hop
 
 
 def _decode(attachment: EmailAttachment) -> bytes:
@@ -89,6 +91,15 @@ def store_attachment(
             "url": None,
         }
     )
+
+
+async def stored(
+    attachment: EmailAttachment, data: bytes, store: BlobStore, limit: int
+) -> EmailAttachment:
+    """`store_attachment`, in the thread pool only when the bytes are big enough to be worth it."""
+    if len(data) <= INLINE_BYTES:
+        return store_attachment(attachment, data, store, limit)
+    return await run_in_threadpool(store_attachment, attachment, data, store, limit)
 
 
 def ensure_message_id(event: EmailEvent) -> EmailEvent:
