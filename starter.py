@@ -190,17 +190,18 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     if args.command == "dev":
         from devstack import Say, run_dev
+        from worker import run_async
 
         try:
-            asyncio.run(run_dev(settings, args.demo, Say(print)))
+            run_async(run_dev(settings, args.demo, Say(print)))
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
     elif args.command == "worker":
-        from worker import run_worker
+        from worker import run_async, run_worker
 
         check_schema(settings)
         try:
-            asyncio.run(run_worker(settings))
+            run_async(run_worker(settings))
         except RuntimeError as error:
             raise SystemExit(f"mcs: worker stopped: {error}") from error
     elif args.command == "api":

@@ -17,7 +17,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -134,7 +136,10 @@ async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
           f"events, status {getattr(result, 'status', result)} (target < 64 KB)")  # fmt: skip
 
 
-def cpu_seconds(processes: dict[str, "subprocess.Popen[bytes]"]) -> dict[str, float]:
+Processes = dict[str, "subprocess.Popen[bytes]"]
+
+
+def cpu_seconds(processes: Processes) -> dict[str, float]:
     """CPU seconds each process has used so far (Linux /proc), this script included."""
     ticks = os.sysconf("SC_CLK_TCK")
     used = {}
@@ -148,6 +153,59 @@ def print_cpu(label: str, used: dict[str, float], before: dict[str, float] | Non
     spent = {n: s - (before or {}).get(n, 0.0) for n, s in used.items()}
     shown = ", ".join(f"{n} {s:.1f}" for n, s in spent.items() if s >= 0.05)
     print(f"  CPU seconds {label}: {shown}")
+
+
+async def measure(
+    count: int, rate: float, ports: dict[str, int], address: str, everyone: Processes
+) -> None:
+    for name in ("api", "intake", "dify", "erp", "smtp"):
+        await wait_for_port(ports[name])
+    client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
+    headers = {"X-API-Key": "bench-key"}
+    limits = httpx.Limits(max_connections=CONCURRENCY * 2)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{ports['api']}",
+        headers=headers,
+        timeout=60,
+        limits=limits,
+    ) as api:
+        await e2e_throughput(api, client, 10)  # warm-up
+        await floor_throughput(client, 10, "floor")
+        await paced_intake(api, client, count, rate, "while the runs are processed")
+        before = cpu_seconds(everyone)
+        mcs = await e2e_throughput(api, client, count)
+        between = cpu_seconds(everyone)
+        floor = await floor_throughput(client, count, "floor")
+        after = cpu_seconds(everyone)
+        print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
+        print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
+              f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
+        print_cpu("during the MCS burst", between, before)
+        print_cpu("during the floor burst", after, between)
+        await history_of_big_pdf(api, client)
+    base = f"http://127.0.0.1:{ports['intake']}"
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as intake:
+        await paced_intake(intake, None, 20, rate, "warm-up")
+        await paced_intake(intake, None, count, rate, "no run processed (intake alone)")
+    print_cpu("over the whole run", cpu_seconds(everyone))
+
+
+async def watched(work: Coroutine[Any, Any, None], processes: Processes, root: Path) -> None:
+    """Run `work`, but stop at once with the reason if one of the processes exits."""
+
+    async def watch() -> None:
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited ({process.returncode}): see {root}/{name}.log")
+            await asyncio.sleep(0.5)
+
+    watchdog, task = asyncio.create_task(watch()), asyncio.create_task(work)
+    done, _ = await asyncio.wait({watchdog, task}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (watchdog, task):
+        pending.cancel()
+    for finished in done:
+        finished.result()
 
 
 async def main(count: int, rate: float) -> None:
@@ -175,36 +233,7 @@ async def main(count: int, rate: float) -> None:
         ]
         everyone = {"temporal": server, **dict(zip(commands, processes, strict=True))}
         try:
-            for name in ("api", "intake", "dify", "erp", "smtp"):
-                await wait_for_port(ports[name])
-            client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
-            headers = {"X-API-Key": "bench-key"}
-            limits = httpx.Limits(max_connections=CONCURRENCY * 2)
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{ports['api']}",
-                headers=headers,
-                timeout=60,
-                limits=limits,
-            ) as api:
-                await e2e_throughput(api, client, 10)  # warm-up
-                await floor_throughput(client, 10, "floor")
-                await paced_intake(api, client, count, rate, "while the runs are processed")
-                before = cpu_seconds(everyone)
-                mcs = await e2e_throughput(api, client, count)
-                between = cpu_seconds(everyone)
-                floor = await floor_throughput(client, count, "floor")
-                after = cpu_seconds(everyone)
-                print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
-                print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
-                      f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
-                print_cpu("during the MCS burst", between, before)
-                print_cpu("during the floor burst", after, between)
-                await history_of_big_pdf(api, client)
-            base = f"http://127.0.0.1:{ports['intake']}"
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as intake:
-                await paced_intake(intake, None, 20, rate, "warm-up")
-                await paced_intake(intake, None, count, rate, "no run processed (intake alone)")
-            print_cpu("over the whole run", cpu_seconds(everyone))
+            await watched(measure(count, rate, ports, address, everyone), everyone, root)
         finally:
             for process in processes:
                 stop_process(process)

@@ -1,7 +1,6 @@
 """The floor for bench/e2e.py: a workflow of eleven no-op activities, and its worker process."""
 
 import argparse
-import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -42,4 +41,6 @@ if __name__ == "__main__":
     parser.add_argument("--address", required=True)
     parser.add_argument("--task-queue", default="floor")
     args = parser.parse_args()
-    asyncio.run(main(args.address, args.task_queue))
+    from worker import run_async  # not at the top: the workflow sandbox re-imports this module
+
+    run_async(main(args.address, args.task_queue))  # the event loop `mcs worker` runs on
