@@ -1,7 +1,6 @@
 """SalesEmailWorkflow: one purchase-contract email, from sender check to ERP order and mail."""
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -34,14 +33,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows import sales_email_steps as steps
     from workflows import search_attributes as sa
 
+from workflows.sales_email_review import ReviewMixin
+
 # Patch: search attributes are upserted before remote steps and on status changes only,
 # not around every local step (a third fewer history events per run).
 LEAN_UPSERTS = "lean-search-attribute-upserts"
 # Patch, on top of the lean upserts: the MessageId goes with the first state upsert, unchanged
 # values are not upserted again, and notify_sales is not published as a step (two fewer upserts).
 MERGED_UPSERTS = "merged-search-attribute-upserts"
-# Patch: a reminder to the reviewers at half the review timeout.
-REVIEW_REMINDER = "review-reminder"
 OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
 
@@ -50,7 +49,7 @@ class _Stop(Exception):
 
 
 @workflow.defn
-class SalesEmailWorkflow:
+class SalesEmailWorkflow(ReviewMixin):
     """Turn one purchase-contract email into exactly one ERP sales order."""
 
     def __init__(self) -> None:
@@ -86,26 +85,6 @@ class SalesEmailWorkflow:
     def status(self) -> OrchestratorRunResult:
         """The run as it stands: status, step, ids, review candidates."""
         return self._state
-
-    @workflow.update
-    def review(self, decision: ReviewDecision) -> ReviewDecision:
-        """Decide a pending customer review (approve, optionally naming the customer, or reject)."""
-        self._decision = decision
-        return decision
-
-    @review.validator
-    def _validate_review(self, decision: ReviewDecision) -> None:
-        steps.validate_review(self._state, self._decision, decision)
-
-    @workflow.signal
-    def review_decision(self, decision: ReviewDecision) -> None:
-        """The same decision as a signal, for the Web UI and `temporal workflow signal`."""
-        try:
-            steps.validate_review(self._state, self._decision, decision)
-        except ValueError as error:
-            workflow.logger.warning("review signal ignored: %s", error)
-            return
-        self._decision = decision
 
     def _begin(self, event: EmailEvent) -> None:
         info = workflow.info()
@@ -150,53 +129,6 @@ class SalesEmailWorkflow:
         )
         self._set_customer(match.customer_id)
         return await self._review(match, ask) if match.needs_review else match
-
-    async def _review(self, match: CustomerMatch, ask: MatchCustomerInput) -> CustomerMatch:
-        """Wait for a reviewer; approve continues with the chosen customer."""
-        timeout = timedelta(seconds=match.review_timeout_seconds)
-        deadline = (workflow.now() + timeout).isoformat()
-        self._state.review = steps.review_info(match, self._contact, deadline)
-        self._state.status = RunStatus.MANUAL_REVIEW
-        self._upsert()
-        await self._notify("manual_review", [], include_reviewers=True)
-        if self._sa.lean:
-            self._upsert()
-        try:
-            await self._wait_for_decision(workflow.now() + timeout)
-        except TimeoutError:
-            self._end(RunStatus.REVIEW_EXPIRED, match.reason, "no review decision in time")
-        decision = self._decision
-        assert decision is not None and self._state.review is not None
-        self._state.review.decision = decision
-        if decision.decision == "reject":
-            self._end(RunStatus.REJECTED, match.reason, f"rejected by {decision.reviewer}")
-        self._state.status = RunStatus.RUNNING
-        if decision.customer_id and decision.customer_id != match.customer_id:
-            chosen = MatchCustomerInput(
-                **{**ask.__dict__, "chosen_customer_id": decision.customer_id}
-            )
-            match = await self._local("match_customer", MatchingActivities.match_customer, chosen)
-        self._set_customer(match.customer_id)
-        return match
-
-    async def _wait_for_decision(self, deadline: datetime) -> None:
-        """Wait until a decision or the deadline; remind the reviewers half-way (new runs)."""
-        if workflow.patched(REVIEW_REMINDER):
-            half = (deadline - workflow.now()) / 2
-            try:
-                await workflow.wait_condition(
-                    self._decided, timeout=half, timeout_summary="reminder"
-                )
-                return
-            except TimeoutError:
-                await self._notify("review_reminder", [], include_reviewers=True)
-                if self._sa.lean:
-                    self._upsert()
-        remaining = max(deadline - workflow.now(), timedelta(seconds=1))
-        await workflow.wait_condition(self._decided, timeout=remaining, timeout_summary="review")
-
-    def _decided(self) -> bool:
-        return self._decision is not None
 
     async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
         pdf = event.pdf
