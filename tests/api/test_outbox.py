@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -26,9 +27,11 @@ from models.codec import PLAIN_CONVERTER
 from models.db import make_engine
 from models.email import EmailEvent
 from models.ingest import OutboxEntry, OutboxStatus
+from models.migrate import upgrade
 from models.runs import RunStatus
 from sandbox.demo import make_email
 from settings import Settings
+from tests.postgres import create_database
 from tests.servers import run_result
 from tests.workflows.test_sales_email import by_reference
 
@@ -66,9 +69,14 @@ def refusing_client(env: WorkflowEnvironment, times: int) -> Client:
     )
 
 
-@pytest_asyncio.fixture
-async def engine(dev_settings: Settings) -> AsyncIterator[Engine]:
-    engine = make_engine(dev_settings.db_url)
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, dev_settings: Settings) -> AsyncIterator[Engine]:
+    """The outbox's database: the API's SQLite file, or a fresh PostgreSQL database."""
+    url = dev_settings.db_url
+    if request.param == "postgresql":
+        url = create_database(request.getfixturevalue("postgres"), f"outbox_{uuid.uuid4().hex[:8]}")
+        upgrade(url)
+    engine = make_engine(url)
     yield engine
     engine.dispose()
 
