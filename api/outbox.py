@@ -114,20 +114,18 @@ class Outbox:
         return True
 
     async def _duplicate(self, workflow_id: str) -> SubmitAnswer:
-        entry = await run_in_threadpool(self.entry, workflow_id)
-        if entry is not None and entry.status == OutboxStatus.QUEUED:
-            return SubmitAnswer(
-                workflow_id=workflow_id, run_id="", status=RunStatus.RUNNING, duplicate=True
-            )
+        """The answer for an email accepted before: the run's status as Temporal knows it (an entry
+        may still read QUEUED for a moment after its run started), else as the database does."""
         try:
             return await describe_duplicate(self._client, workflow_id)
-        except RPCError:  # not in Temporal (any more): the database may know how it ended
+        except RPCError:  # not started yet, or no longer in Temporal
+            entry = await run_in_threadpool(self.entry, workflow_id)
             record = await run_in_threadpool(self._run_record, workflow_id)
-            status = RunStatus(record.status) if record else RunStatus.RUNNING
-            run_id = record.run_id if record else (entry.run_id if entry else "")
-            return SubmitAnswer(
-                workflow_id=workflow_id, run_id=run_id, status=status, duplicate=True
-            )
+        if record is not None:
+            status, run_id = RunStatus(record.status), record.run_id
+        else:
+            status, run_id = RunStatus.RUNNING, entry.run_id if entry else ""
+        return SubmitAnswer(workflow_id=workflow_id, run_id=run_id, status=status, duplicate=True)
 
     def _run_record(self, workflow_id: str) -> RunRecord | None:
         with Session(self._engine) as session:
