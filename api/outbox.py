@@ -9,7 +9,7 @@ process or after a crash attaches to the run that exists.
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Gauge
@@ -85,6 +85,20 @@ class Outbox:
     def entry(self, workflow_id: str) -> OutboxEntry | None:
         with Session(self._engine) as session:
             return session.get(OutboxEntry, workflow_id)
+
+    def queued_entries(
+        self, limit: int, after: datetime | None = None, before: datetime | None = None
+    ) -> list[OutboxEntry]:
+        """The newest accepted emails whose run has not started, accepted in [after, before)."""
+        query = select(OutboxEntry).where(OutboxEntry.status == OutboxStatus.QUEUED)
+        if after is not None:
+            query = query.where(OutboxEntry.created_at >= _aware(after))
+        if before is not None:
+            query = query.where(OutboxEntry.created_at < _aware(before))
+        with Session(self._engine) as session:
+            return list(
+                session.exec(query.order_by(col(OutboxEntry.created_at).desc()).limit(limit))
+            )
 
     def queued(self) -> int:
         """How many accepted emails wait for their run to start."""
@@ -226,6 +240,10 @@ class Outbox:
                 .where(col(OutboxEntry.workflow_id) == workflow_id)
                 .values(updated_at=utcnow(), **values)
             )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def queued_run(entry: OutboxEntry) -> OrchestratorRunResult:

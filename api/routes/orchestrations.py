@@ -19,6 +19,7 @@ from api.deps import (
     require_api_key,
 )
 from api.intake import attachment_bytes, ensure_message_id
+from api.outbox import queued_run
 from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
 from models.email import EmailEvent, workflow_id_for
@@ -78,13 +79,15 @@ async def accept_event(
 @router.get("/runs", response_model=list[RunSummary])
 async def list_runs(
     temporal: TemporalDep,
+    outbox: OutboxDep,
     status: RunStatus | None = None,
     customer_id: str | None = None,
     started_after: datetime | None = None,
     started_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunSummary]:
-    """List runs from Temporal visibility, newest first (filters: status, customer, start time)."""
+    """List runs, newest first (filters: status, customer, start time): from Temporal visibility,
+    after the accepted emails whose run has not started yet (they count as RUNNING)."""
     query = "WorkflowType = 'SalesEmailWorkflow'"
     for bound, operator in ((started_after, ">="), (started_before, "<")):
         if bound is not None:
@@ -97,7 +100,12 @@ async def list_runs(
     summaries = []
     async for execution in temporal.list_workflows(query, limit=limit):
         summaries.append(_summary(from_search_attributes(execution)))  # type: ignore[arg-type]
-    return summaries
+    if status not in (None, RunStatus.RUNNING) or customer_id:
+        return summaries
+    queued = await run_in_threadpool(outbox.queued_entries, limit, started_after, started_before)
+    listed = {summary.workflow_id for summary in summaries}
+    waiting = [_summary(queued_run(e)) for e in queued if e.workflow_id not in listed]
+    return (waiting + summaries)[:limit]
 
 
 def _summary(run: OrchestratorRunResult) -> RunSummary:

@@ -111,6 +111,8 @@ async def test_a_refused_start_is_retried_and_visible_meanwhile(
             assert run["status"] == "RUNNING" and run["step"] == QUEUED_STEP
             assert "Temporal is unavailable (injected)" in run["warnings"][0]
             assert (await api.get("/v1/healthz")).json()["queued"] >= 1
+            listed = (await api.get(RUNS, params={"status": "RUNNING"})).json()
+            assert [r["step"] for r in listed if r["workflow_id"] == workflow_id] == [QUEUED_STEP]
             result = await run_result(dev_env.client, workflow_id)  # the retry started it
     assert result.status == RunStatus.SUCCESS
 
