@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import HTTPException
@@ -11,6 +13,7 @@ from activities.files import BlobStore
 from activities.mime import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
 
+T = TypeVar("T")
 DOWNLOAD_TIMEOUT = 30.0
 INLINE_BYTES = 256 * 1024  # below this, hashing and writing on the event loop beats a thread hop
 
@@ -93,13 +96,12 @@ def store_attachment(
     )
 
 
-async def stored(
-    attachment: EmailAttachment, data: bytes, store: BlobStore, limit: int
-) -> EmailAttachment:
-    """`store_attachment`, in the thread pool only when the bytes are big enough to be worth it."""
-    if len(data) <= INLINE_BYTES:
-        return store_attachment(attachment, data, store, limit)
-    return await run_in_threadpool(store_attachment, attachment, data, store, limit)
+async def by_size(size: int, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` for `size` bytes of input: on the event loop when small, else in the thread pool
+    (a thread hop costs more than hashing or parsing a small email)."""
+    if size <= INLINE_BYTES:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
 
 
 def ensure_message_id(event: EmailEvent) -> EmailEvent:

@@ -1,12 +1,10 @@
 """Raw email intake: `POST /v1/emails` with a message/rfc822 body."""
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 
 from activities.mime import parse_message
-from api import intake
 from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
-from api.intake import INLINE_BYTES
+from api.intake import by_size, store_attachment
 from models.runs import SubmitAnswer
 
 router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(require_api_key)])
@@ -24,13 +22,12 @@ async def submit_raw_email(
     raw = await request.body()
     if not raw.strip():
         raise HTTPException(422, "the message is empty")
-    small = len(raw) <= INLINE_BYTES
-    parsed = parse_message(raw) if small else await run_in_threadpool(parse_message, raw)
+    parsed = await by_size(len(raw), parse_message, raw)
     if not parsed.event.from_email or "@" not in parsed.event.from_email:
         raise HTTPException(422, "the message has no From address")
     limit = settings.max_attachment_bytes
     stored = []
     for attachment, data in zip(parsed.event.attachments, parsed.payloads, strict=True):
-        stored.append(await intake.stored(attachment, data, blobs, limit))
+        stored.append(await by_size(len(data), store_attachment, attachment, data, blobs, limit))
     event = parsed.event.model_copy(update={"attachments": stored})
     return await outbox.accept(event)

@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import intake
 from api.deps import (
     BlobsDep,
     OutboxDep,
@@ -18,7 +17,7 @@ from api.deps import (
     TemporalDep,
     require_api_key,
 )
-from api.intake import attachment_bytes, ensure_message_id
+from api.intake import attachment_bytes, by_size, ensure_message_id, store_attachment
 from api.outbox import queued_run
 from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
@@ -71,7 +70,7 @@ async def accept_event(
         if data is None:
             stored.append(attachment)
             continue
-        stored.append(await intake.stored(attachment, data, blobs, limit))
+        stored.append(await by_size(len(data), store_attachment, attachment, data, blobs, limit))
     event = ensure_message_id(event.model_copy(update={"attachments": stored}))
     return await outbox.accept(event)
 
