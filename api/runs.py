@@ -50,8 +50,9 @@ async def read_run(
         if record is not None:
             return OrchestratorRunResult.model_validate(record.result)
         entry = session.get(OutboxEntry, workflow_id)
-        queued = entry is not None and entry.status == OutboxStatus.QUEUED
-        return queued_run(entry) if entry is not None and queued else None
+        if entry is not None and entry.status == OutboxStatus.QUEUED:
+            return queued_run(entry)
+        return None
     try:
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()
