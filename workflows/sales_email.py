@@ -4,7 +4,6 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.dify import DifyActivities
@@ -72,7 +71,7 @@ class SalesEmailWorkflow(ReviewMixin):
             await self._order(event, customer)
         except _Stop:
             pass
-        except ActivityError as error:
+        except steps.STEP_ERRORS as error:
             self._record(RunStatus.FAILED, None, steps.cause_of(error))
         await self._announce()
         self._state.finished_at = workflow.now()
@@ -106,7 +105,7 @@ class SalesEmailWorkflow(ReviewMixin):
             self._adopt(stored.stored)
         try:
             info = await self._local("load_masterdata", MasterdataActivities.load_masterdata)
-        except ActivityError as error:
+        except steps.STEP_ERRORS as error:
             self._end(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID, steps.cause_of(error))
         find = MatchContactInput(from_email=event.from_email, version=info.version)
         self._contact = await self._local("match_contact", MasterdataActivities.match_contact, find)
@@ -188,7 +187,7 @@ class SalesEmailWorkflow(ReviewMixin):
             return await workflow.execute_activity_method(
                 fn, arg, start_to_close_timeout=timeout, retry_policy=retry
             )
-        except ActivityError as error:
+        except steps.STEP_ERRORS as error:
             self._end(status, code, steps.cause_of(error))
 
     async def _local(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -229,7 +228,7 @@ class SalesEmailWorkflow(ReviewMixin):
                 start_to_close_timeout=policies.NOTIFY_TIMEOUT,
                 retry_policy=policies.NOTIFY_RETRY,
             )
-        except ActivityError as error:
+        except steps.STEP_ERRORS as error:
             self._state.warnings.append(f"notification {kind} failed: {steps.cause_of(error)}")
         self._enter(step, visible=False)
 

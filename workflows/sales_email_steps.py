@@ -1,10 +1,15 @@
 """Pure helpers of SalesEmailWorkflow: review validation, step inputs, mail contexts."""
 
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as StepTimeout
 
 from models.email import EmailEvent
 from models.results import ContactMatch, ContractResult, CustomerMatch, OrderPayloadInput
 from models.runs import OrchestratorRunResult, ReviewDecision, ReviewInfo, RunStatus
+
+# What a failed step raises in the workflow: an activity raises ActivityError (the activity's
+# error is its cause), a local activity raises the activity's error itself, or a TimeoutError.
+STEP_ERRORS = (ActivityError, ApplicationError, StepTimeout)
 
 STATUS_TEXT = {
     RunStatus.SUCCESS: "order created",
@@ -101,7 +106,7 @@ def mail_context(
     }
 
 
-def cause_of(error: ActivityError) -> str:
-    """The message of the error behind a failed activity."""
-    cause = error.cause
+def cause_of(error: FailureError) -> str:
+    """The message of the error behind a failed step (activity or local activity)."""
+    cause = error.cause if isinstance(error, ActivityError) else error
     return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)

@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import uuid
+from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -10,11 +11,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.files import BlobStore
 from api.intake import store_attachment
 from models.email import EmailEvent
+from models.migrate import upgrade
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
 from sandbox.demo import contract_pdf, make_email
 from sandbox.pdf import make_pdf
 from settings import Settings
 from tests.conftest import Sims
+from worker import build_worker
 from workflows.sales_email import SalesEmailWorkflow
 
 
@@ -255,6 +258,42 @@ async def test_same_email_twice_gives_one_order(
     assert len(sims.erp_orders) == orders
     assert sims.dify_faults.requests == dify_calls  # short-circuited: Dify not called again
     assert any("duplicate" in w for w in second.warnings)
+
+
+async def test_a_pdf_missing_from_the_blob_store_fails_the_run_with_its_code(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    """A failed local step ends the run with its status and code; the salesperson is told."""
+    event = by_reference(make_email(), ts_worker)
+    assert event.pdf is not None
+    BlobStore(ts_worker.blob_dir).path(event.pdf.sha256).unlink()
+    mails = len(sims.smtp.messages)
+    handle = await ts_env.client.start_workflow(
+        SalesEmailWorkflow.run, event, id=f"test-{uuid.uuid4()}", task_queue=ts_worker.task_queue
+    )
+    result = await handle.result()
+    assert result.status == RunStatus.FAILED
+    assert [(e.code, e.step) for e in result.errors] == [("FILE_UPLOAD_FAILED", "upload_pdf")]
+    assert "not in the blob store" in result.errors[0].message
+    assert len(sims.smtp.messages) == mails + 1
+
+
+async def test_missing_masterdata_fails_the_run_as_masterdata_invalid(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, tmp_path: Path
+) -> None:
+    empty = ts_worker.model_copy(
+        update={"data_dir": tmp_path, "task_queue": f"empty-{uuid.uuid4()}"}
+    )
+    upgrade(empty.db_url)  # an up-to-date database without masterdata
+    async with build_worker(ts_env.client, empty) as worker:
+        task = asyncio.create_task(worker.run())
+        try:
+            result = await run(ts_env.client, empty, make_email())
+        finally:
+            await worker.shutdown()
+            await task
+    assert result.status == RunStatus.FAILED
+    assert [(e.code, e.step) for e in result.errors] == [("MASTERDATA_INVALID", "load_masterdata")]
 
 
 async def test_failed_notification_is_a_warning(
