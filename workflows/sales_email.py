@@ -40,6 +40,9 @@ LEAN_UPSERTS = "lean-search-attribute-upserts"
 # Patch, on top of the lean upserts: the MessageId goes with the first state upsert, unchanged
 # values are not upserted again, and notify_sales is not published as a step (two fewer upserts).
 MERGED_UPSERTS = "merged-search-attribute-upserts"
+# Patch, on top of the merged upserts: mails are sent by a local activity. A mail to the relay is
+# short and local; as an activity it cost a quarter of the server's CPU per run (5 fewer events).
+LOCAL_NOTIFY = "local-notify"
 OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
 
@@ -59,11 +62,13 @@ class SalesEmailWorkflow(ReviewMixin):
         self._duplicate = False
         self._facts: dict[str, str] = {}  # shown in mails, not part of the run result
         self._sa = sa.Publisher(lean=True, merged=True)
+        self._local_notify = True
 
     @workflow.run
     async def run(self, event: EmailEvent) -> OrchestratorRunResult:
         """Process the email, tell the salesperson, record the outcome and return it."""
-        merged = workflow.patched(MERGED_UPSERTS)
+        self._local_notify = workflow.patched(LOCAL_NOTIFY)
+        merged = self._local_notify or workflow.patched(MERGED_UPSERTS)
         self._sa = sa.Publisher(lean=merged or workflow.patched(LEAN_UPSERTS), merged=merged)
         self._begin(event)
         try:
@@ -185,7 +190,7 @@ class SalesEmailWorkflow(ReviewMixin):
             self._enter(step)
             timeout, retry = policies.REMOTE_POLICY[step]
             return await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=timeout, retry_policy=retry
+                fn, arg, start_to_close_timeout=policies.NOTIFY_TIMEOUT, retry_policy=retry
             )
         except steps.STEP_ERRORS as error:
             self._end(status, code, steps.cause_of(error))
@@ -222,12 +227,20 @@ class SalesEmailWorkflow(ReviewMixin):
             context=steps.mail_context(self._state, self._event, self._facts),
         )
         try:
-            await workflow.execute_activity_method(
-                NotifyActivities.notify_sales,
-                notice,
-                start_to_close_timeout=policies.NOTIFY_TIMEOUT,
-                retry_policy=policies.NOTIFY_RETRY,
-            )
+            if self._local_notify:
+                await workflow.execute_local_activity_method(
+                    NotifyActivities.notify_sales,
+                    notice,
+                    start_to_close_timeout=policies.NOTIFY_TIMEOUT,
+                    retry_policy=policies.NOTIFY_RETRY,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    NotifyActivities.notify_sales,
+                    notice,
+                    start_to_close_timeout=policies.NOTIFY_TIMEOUT,
+                    retry_policy=policies.NOTIFY_RETRY,
+                )
         except steps.STEP_ERRORS as error:
             self._state.warnings.append(f"notification {kind} failed: {steps.cause_of(error)}")
         self._enter(step, visible=False)
