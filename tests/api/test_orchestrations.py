@@ -6,10 +6,12 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from api.intake import INLINE_BYTES
 from models.email import workflow_id_for
 from sandbox.demo import contract_pdf, make_email, raw_contract_email
 from settings import Settings
@@ -197,14 +199,21 @@ def _renamed(filename: str) -> list[dict[str, Any]]:
     return attachments
 
 
-async def test_signed_file_url_serves_the_pdf_and_rejects_tampering(api: httpx.AsyncClient) -> None:
-    answer = (await api.post(RUN, json=body())).json()
+@pytest.mark.parametrize("size", [0, 600_000], ids=["small, sent at once", "big, streamed"])
+async def test_signed_file_url_serves_the_pdf_and_rejects_tampering(
+    api: httpx.AsyncClient, size: int
+) -> None:
+    pdf = contract_pdf("HT-2026-001", pad_to=size) if size else None
+    email = make_email(pdf=pdf).model_dump(mode="json", by_alias=True)
+    answer = (await api.post(RUN, json=email)).json()
     run = await finished(api, answer["workflow_id"])
     url = httpx.URL(run["file_url"])
     path = f"{url.path}?{url.query.decode()}"
     response = await api.get(path, headers={"X-API-Key": ""})
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF-")
+    assert len(response.content) == int(response.headers["content-length"])
+    assert (len(response.content) > INLINE_BYTES) == bool(size)
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"].startswith("attachment; filename=")
     tampered = path.replace("signature=", "signature=0")
