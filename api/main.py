@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +26,21 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+SIGNATURE = re.compile(r"(signature=)[^&\s]+")
+
+
+class RedactSignatures(logging.Filter):
+    """Keeps the signature of signed file URLs out of the access log: with it, anyone reading
+    the log could download the contract until the URL expires."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                SIGNATURE.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     """The API app; `temporal` may be given (tests), otherwise it is connected at start-up."""
     config = settings or get_settings()
@@ -43,6 +60,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             await dispatcher
         engine.dispose()
 
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSignatures) for f in access_log.filters):
+        access_log.addFilter(RedactSignatures())
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
     app.state.settings = config
     for module in (orchestrations, emails, webhooks, masterdata, files, codec, health):
