@@ -190,7 +190,7 @@ class SalesEmailWorkflow(ReviewMixin):
             self._enter(step)
             timeout, retry = policies.REMOTE_POLICY[step]
             return await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=policies.NOTIFY_TIMEOUT, retry_policy=retry
+                fn, arg, start_to_close_timeout=timeout, retry_policy=retry
             )
         except steps.STEP_ERRORS as error:
             self._end(status, code, steps.cause_of(error))

@@ -18,6 +18,7 @@ from sandbox.pdf import make_pdf
 from settings import Settings
 from tests.conftest import Sims
 from worker import build_worker
+from workflows import policies
 from workflows.sales_email import SalesEmailWorkflow
 
 
@@ -204,6 +205,25 @@ async def test_erp_rejection_is_not_retried(
     assert result.errors[-1].code == "ERP_CREATE_FAILED"
     assert "UNKNOWN_PRODUCT" in result.errors[-1].message
     assert sims.erp_faults.requests - before == 1
+
+
+async def test_remote_steps_are_scheduled_with_their_own_timeout_and_retries(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    handle = await start(ts_env.client, ts_worker, make_email())
+    assert (await handle.result()).status == RunStatus.SUCCESS
+    scheduled = {
+        e.activity_task_scheduled_event_attributes.activity_type.name: (
+            e.activity_task_scheduled_event_attributes.start_to_close_timeout.ToTimedelta(),
+            e.activity_task_scheduled_event_attributes.retry_policy.maximum_attempts,
+        )
+        for e in (await handle.fetch_history()).events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    assert scheduled == {
+        step: (timeout, retry.maximum_attempts)
+        for step, (timeout, retry) in policies.REMOTE_POLICY.items()
+    }
 
 
 async def test_dify_503_twice_is_retried_to_success(
