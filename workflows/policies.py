@@ -8,6 +8,13 @@ LOCAL_TIMEOUT = timedelta(seconds=20)
 LOCAL_RETRY = RetryPolicy(
     maximum_attempts=3, non_retryable_error_types=["MasterdataInvalid", "UnknownCustomer"]
 )
+# The run's record is written after the order and the mail: giving up would fail a run whose
+# order exists, so it is retried until the database is back (visible as the step `finalize`).
+FINALIZE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=0.5),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+)
 DIFY_TIMEOUT = timedelta(minutes=3)
 DIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

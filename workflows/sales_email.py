@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.dify import DifyActivities
@@ -81,7 +82,10 @@ class SalesEmailWorkflow(ReviewMixin):
         await self._announce()
         self._state.finished_at = workflow.now()
         self._upsert()
-        await self._local("finalize", RunActivities.finalize, FinalizeInput(result=self._state))
+        finalize = FinalizeInput(result=self._state)
+        await self._local(
+            "finalize", RunActivities.finalize, finalize, retry=policies.FINALIZE_RETRY
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -195,13 +199,15 @@ class SalesEmailWorkflow(ReviewMixin):
         except steps.STEP_ERRORS as error:
             self._end(status, code, steps.cause_of(error))
 
-    async def _local(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _local(
+        self, step: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None
+    ) -> Any:
         self._enter(step, visible=False)
         return await workflow.execute_local_activity_method(
             fn,
             args=args,
             start_to_close_timeout=policies.LOCAL_TIMEOUT,
-            retry_policy=policies.LOCAL_RETRY,
+            retry_policy=retry or policies.LOCAL_RETRY,
         )
 
     async def _announce(self) -> None:

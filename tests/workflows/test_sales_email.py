@@ -316,6 +316,60 @@ async def test_missing_masterdata_fails_the_run_as_masterdata_invalid(
     assert [(e.code, e.step) for e in result.errors] == [("MASTERDATA_INVALID", "load_masterdata")]
 
 
+async def test_a_database_away_after_the_order_delays_the_record_but_keeps_the_run(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims, tmp_path: Path
+) -> None:
+    """The run's record is written after the order exists: while the database refuses it, the
+    run keeps trying (more often than the 3 attempts of other local steps), then ends SUCCESS."""
+    from sqlalchemy import text
+    from sqlmodel import Session, select
+
+    from devstack import load_demo_masterdata
+    from models.db import make_engine
+    from models.runs import AuditEvent, IdempotencyRecord, RunRecord
+
+    own = ts_worker.model_copy(
+        update={
+            "database_url": f"sqlite:///{tmp_path / 'mcs.db'}",
+            "task_queue": f"db-away-{uuid.uuid4()}",
+        }
+    )
+    load_demo_masterdata(own)
+    engine = make_engine(own.db_url)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE runs RENAME TO runs_away"))
+    async with build_worker(ts_env.client, own) as worker:
+        task = asyncio.create_task(worker.run())
+        try:
+            handle = await start(ts_env.client, own, make_email())
+            failed: list[AuditEvent] = []
+            for _ in range(200):
+                with Session(engine) as session:
+                    query = select(AuditEvent).where(
+                        AuditEvent.workflow_id == handle.id,
+                        AuditEvent.step == "finalize",
+                        AuditEvent.outcome == "error",
+                    )
+                    failed = list(session.exec(query))
+                if len(failed) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(failed) >= 3, "finalize never failed three times"
+            with engine.begin() as connection:
+                connection.execute(text("ALTER TABLE runs_away RENAME TO runs"))
+            result = await handle.result()
+        finally:
+            await worker.shutdown()
+            await task
+    assert result.status == RunStatus.SUCCESS and result.sales_order_no
+    with Session(engine) as session:
+        record = session.get(RunRecord, handle.id)
+        assert record is not None and record.status == RunStatus.SUCCESS
+        assert session.get(IdempotencyRecord, result.idempotency_key) is not None
+    engine.dispose()
+    assert "no such table: runs" in failed[0].detail
+
+
 async def test_failed_notification_is_a_warning(
     ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
 ) -> None:
