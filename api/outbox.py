@@ -9,7 +9,7 @@ process or after a crash attaches to the run that exists.
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Gauge
@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from activities.intake import describe_duplicate, start_run
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus
-from models.masterdata import utcnow
+from models.masterdata import aware, utcnow
 from models.runs import OrchestratorRunResult, RunRecord, RunStatus, SubmitAnswer
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,9 @@ class Outbox:
         """The newest accepted emails whose run has not started, accepted in [after, before)."""
         query = select(OutboxEntry).where(OutboxEntry.status == OutboxStatus.QUEUED)
         if after is not None:
-            query = query.where(OutboxEntry.created_at >= _aware(after))
+            query = query.where(OutboxEntry.created_at >= aware(after))
         if before is not None:
-            query = query.where(OutboxEntry.created_at < _aware(before))
+            query = query.where(OutboxEntry.created_at < aware(before))
         with Session(self._engine) as session:
             return list(
                 session.exec(query.order_by(col(OutboxEntry.created_at).desc()).limit(limit))
@@ -240,10 +240,6 @@ class Outbox:
                 .where(col(OutboxEntry.workflow_id) == workflow_id)
                 .values(updated_at=utcnow(), **values)
             )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def queued_run(entry: OutboxEntry) -> OrchestratorRunResult:

@@ -29,6 +29,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime) -> datetime:
+    """`moment`, read as UTC when it has no time zone (as a query parameter may come)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class CustomerBase(SQLModel):
     customer_id: str = Field(primary_key=True, min_length=1)
     customer_num: str = Field(default="", index=True)

@@ -1,6 +1,6 @@
 """The sales-email orchestration: submit emails, read runs, decide reviews."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -22,7 +22,7 @@ from api.outbox import queued_run
 from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
 from models.email import EmailEvent, workflow_id_for
-from models.masterdata import Customer
+from models.masterdata import Customer, aware
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -90,8 +90,7 @@ async def list_runs(
     query = "WorkflowType = 'SalesEmailWorkflow'"
     for bound, operator in ((started_after, ">="), (started_before, "<")):
         if bound is not None:
-            moment = bound if bound.tzinfo else bound.replace(tzinfo=UTC)
-            query += f" AND StartTime {operator} '{moment.isoformat()}'"
+            query += f" AND StartTime {operator} '{aware(bound).isoformat()}'"
     if status:
         query += f" AND SalesEmailStatus = '{status.value}'"
     if customer_id:
