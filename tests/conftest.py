@@ -1,6 +1,5 @@
 """Session-wide real servers: Temporal (time-skipping, dev), the simulators, the API, a worker."""
 
-import asyncio
 import shutil
 import tempfile
 import uuid
@@ -24,8 +23,7 @@ from sandbox.faults import Faults, FaultState
 from sandbox.smtp import SinkHandler, start_sink
 from settings import Settings
 from tests.dovecot import Imap
-from tests.servers import binary, free_port, serve
-from worker import build_worker
+from tests.servers import binary, free_port, running_worker, serve
 from workflows import search_attributes as sa
 
 
@@ -148,11 +146,8 @@ async def ts_worker(
     ts_env: WorkflowEnvironment, settings: Settings, api_url: str
 ) -> AsyncIterator[Settings]:
     """A worker on the time-skipping server, with real activities against the simulators."""
-    async with build_worker(ts_env.client, settings) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(ts_env.client, settings):
         yield settings
-        await worker.shutdown()
-        await task
 
 
 @pytest.fixture(scope="session")

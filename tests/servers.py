@@ -1,9 +1,12 @@
-"""Test helpers: server binaries, waiting for runs (serving and free ports come from devstack)."""
+"""Test helpers: server binaries, a running worker, waiting for runs (serving and free ports
+come from devstack)."""
 
 import asyncio
 import os
 import shutil
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import free_port, serve
 from models.runs import OrchestratorRunResult
+from settings import Settings
+from worker import build_worker
 
-__all__ = ["REQUIRE_SERVICES", "binary", "free_port", "run_result", "serve"]
+__all__ = ["REQUIRE_SERVICES", "binary", "free_port", "run_result", "running_worker", "serve"]
 
 REQUIRE_SERVICES = os.environ.get("MCS_REQUIRE_SERVICES") == "1"
 
@@ -27,6 +32,18 @@ def binary(name: str) -> str:
     if REQUIRE_SERVICES:
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[None]:
+    """Our worker polling `settings.task_queue` until the block ends, then shut down."""
+    async with build_worker(client, settings) as worker:
+        task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            await worker.shutdown()
+            await task
 
 
 async def run_result(

@@ -20,7 +20,7 @@ from models.runs import OrchestratorRunResult, RunStatus
 from sandbox.demo import contract_pdf, raw_contract_email
 from settings import MailboxConfig, Settings
 from tests.dovecot import Imap
-from worker import build_worker
+from tests.servers import running_worker
 from workflows.schedules import sync_schedules
 
 
@@ -69,15 +69,12 @@ async def schedule_worker(
     settings: Settings, imap: Imap, dev_env: WorkflowEnvironment, api_url: str
 ) -> AsyncIterator[Settings]:
     configured = configure(settings, imap, folder="INBOX", after="move:Processed")
-    async with build_worker(dev_env.client, configured) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(dev_env.client, configured):
         yield configured
         for schedule_id in await sync_schedules(
             dev_env.client, configured.model_copy(update={"mailboxes": []})
         ):
             assert schedule_id.startswith("mailbox-poll-")
-        await worker.shutdown()
-        await task
 
 
 async def test_schedule_picks_up_new_mail_and_moves_it(

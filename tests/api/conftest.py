@@ -1,16 +1,16 @@
 """The API app on the real dev server, called through ASGITransport."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from settings import Settings
-from worker import build_worker
+from tests.servers import running_worker
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -19,17 +19,15 @@ async def dev_settings(
 ) -> AsyncIterator[Settings]:
     """Settings for runs on the dev server, with a worker polling their task queue."""
     dev = settings.model_copy(update={"task_queue": f"dev-{uuid.uuid4()}"})
-    async with build_worker(dev_env.client, dev) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(dev_env.client, dev):
         yield dev
-        await worker.shutdown()
-        await task
 
 
 async def open_api(
-    settings: Settings, env: WorkflowEnvironment
+    settings: Settings, env: WorkflowEnvironment, temporal: Client | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, env.client)
+    """The app, started, behind an HTTP client with the test key (`temporal`: its own client)."""
+    app = create_app(settings, temporal or env.client)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -1,6 +1,5 @@
 """Payload encryption: unreadable history without the key, readable through the codec routes."""
 
-import asyncio
 import base64
 import os
 import uuid
@@ -15,8 +14,8 @@ from models.codec import ENCODING, EncryptionCodec, data_converter, parse_keys
 from sandbox.demo import make_email
 from settings import Settings
 from tests.api.conftest import open_api
+from tests.servers import running_worker
 from tests.workflows.test_sales_email import by_reference
-from worker import build_worker
 from workflows.sales_email import SalesEmailWorkflow
 
 OLD = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
@@ -47,15 +46,12 @@ async def test_encrypted_history_is_readable_only_through_the_codec(
         ts_env.client.service_client, namespace=ts_env.client.namespace,
         data_converter=data_converter(NEW),
     )  # fmt: skip
-    async with build_worker(client, encrypted) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(client, encrypted):
         handle = await client.start_workflow(
             SalesEmailWorkflow.run, by_reference(make_email(), encrypted),
             id=f"enc-{uuid.uuid4()}", task_queue=encrypted.task_queue,
         )  # fmt: skip
         result = await handle.result()
-        await worker.shutdown()
-        await task
     assert result.status == "SUCCESS"
     history = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes.input

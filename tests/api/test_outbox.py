@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
@@ -21,7 +20,6 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.outbox import QUEUED_STEP, Outbox
 from models.codec import PLAIN_CONVERTER
 from models.db import make_engine
@@ -31,6 +29,7 @@ from models.migrate import upgrade
 from models.runs import RunStatus
 from sandbox.demo import make_email
 from settings import Settings
+from tests.api.conftest import open_api
 from tests.postgres import create_database
 from tests.servers import run_result
 from tests.workflows.test_sales_email import by_reference
@@ -88,32 +87,27 @@ def unique_email(settings: Settings) -> EmailEvent:
 async def test_a_refused_start_is_retried_and_visible_meanwhile(
     dev_settings: Settings, dev_env: WorkflowEnvironment
 ) -> None:
-    app = create_app(dev_settings, refusing_client(dev_env, times=1))
     body = make_email(message_id=f"<outbox-{uuid.uuid4()}@test>")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api", headers={"X-API-Key": "test-key"}
-        ) as api:
-            answer = await api.post(
-                "/v1/orchestrations/sales-email/run",
-                json=body.model_dump(mode="json", by_alias=True),
-            )
-            assert answer.status_code == 202, answer.text
-            assert answer.json()["run_id"] == "" and answer.json()["duplicate"] is False
-            workflow_id = answer.json()["workflow_id"]
-            run: dict[str, Any] = {}
-            for _ in range(100):  # the refusal shows while the email waits for its retry
-                run = (await api.get(f"{RUNS}/{workflow_id}")).json()
-                if run["warnings"]:
-                    break
-                await asyncio.sleep(0.02)
-            assert run["status"] == "RUNNING" and run["step"] == QUEUED_STEP
-            assert "Temporal is unavailable (injected)" in run["warnings"][0]
-            assert (await api.get("/v1/healthz")).json()["queued"] >= 1
-            listed = (await api.get(RUNS, params={"status": "RUNNING"})).json()
-            assert [r["step"] for r in listed if r["workflow_id"] == workflow_id] == [QUEUED_STEP]
-            result = await run_result(dev_env.client, workflow_id)  # the retry started it
+    async for api in open_api(dev_settings, dev_env, refusing_client(dev_env, times=1)):
+        answer = await api.post(
+            "/v1/orchestrations/sales-email/run",
+            json=body.model_dump(mode="json", by_alias=True),
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["run_id"] == "" and answer.json()["duplicate"] is False
+        workflow_id = answer.json()["workflow_id"]
+        run: dict[str, Any] = {}
+        for _ in range(100):  # the refusal shows while the email waits for its retry
+            run = (await api.get(f"{RUNS}/{workflow_id}")).json()
+            if run["warnings"]:
+                break
+            await asyncio.sleep(0.02)
+        assert run["status"] == "RUNNING" and run["step"] == QUEUED_STEP
+        assert "Temporal is unavailable (injected)" in run["warnings"][0]
+        assert (await api.get("/v1/healthz")).json()["queued"] >= 1
+        listed = (await api.get(RUNS, params={"status": "RUNNING"})).json()
+        assert [r["step"] for r in listed if r["workflow_id"] == workflow_id] == [QUEUED_STEP]
+        result = await run_result(dev_env.client, workflow_id)  # the retry started it
     assert result.status == RunStatus.SUCCESS
 
 

@@ -17,8 +17,8 @@ from models.runs import RunStatus
 from sandbox.demo import demo_masterdata, make_email
 from settings import Settings
 from tests.postgres import create_database
+from tests.servers import running_worker
 from tests.workflows.test_sales_email import run
-from worker import build_worker
 
 
 def test_unmigrated_database_is_refused_until_upgraded(data_dir: Path) -> None:
@@ -53,11 +53,8 @@ async def test_a_run_on_postgresql(
         masterdata_store.apply(session, demo_masterdata())
     engine.dispose()
     on_pg = settings.model_copy(update={"database_url": url, "task_queue": f"pg-{uuid.uuid4()}"})
-    async with build_worker(ts_env.client, on_pg) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(ts_env.client, on_pg):
         first = await run(ts_env.client, on_pg, email := make_email())
         second = await run(ts_env.client, on_pg, email)
-        await worker.shutdown()
-        await task
     assert first.status == RunStatus.SUCCESS
     assert second.sales_order_no == first.sales_order_no  # idempotency record read from PostgreSQL

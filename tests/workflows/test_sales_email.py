@@ -5,19 +5,22 @@ import base64
 import uuid
 from pathlib import Path
 
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.files import BlobStore
 from api.intake import store_attachment
+from models.db import make_engine
 from models.email import EmailEvent
 from models.migrate import upgrade
-from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
+from models.runs import AuditEvent, OrchestratorRunResult, ReviewDecision, RunStatus
 from sandbox.demo import contract_pdf, make_email
 from sandbox.pdf import make_pdf
 from settings import Settings
 from tests.conftest import Sims
-from worker import build_worker
+from tests.servers import running_worker
 from workflows import policies
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -67,6 +70,12 @@ async def eventually_mailed(sims: Sims, address: str, text: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"no mail with {text!r} to {address}: {mails_to(sims, address)}")
+
+
+def audited(engine: Engine, workflow_id: str) -> list[AuditEvent]:
+    """The audit rows of a run's step attempts written so far."""
+    with Session(engine) as session:
+        return list(session.exec(select(AuditEvent).where(AuditEvent.workflow_id == workflow_id)))
 
 
 def mails_to(sims: Sims, address: str) -> list[str]:
@@ -305,13 +314,8 @@ async def test_missing_masterdata_fails_the_run_as_masterdata_invalid(
         update={"data_dir": tmp_path, "task_queue": f"empty-{uuid.uuid4()}"}
     )
     upgrade(empty.db_url)  # an up-to-date database without masterdata
-    async with build_worker(ts_env.client, empty) as worker:
-        task = asyncio.create_task(worker.run())
-        try:
-            result = await run(ts_env.client, empty, make_email())
-        finally:
-            await worker.shutdown()
-            await task
+    async with running_worker(ts_env.client, empty):
+        result = await run(ts_env.client, empty, make_email())
     assert result.status == RunStatus.FAILED
     assert [(e.code, e.step) for e in result.errors] == [("MASTERDATA_INVALID", "load_masterdata")]
 
@@ -322,11 +326,9 @@ async def test_a_database_away_after_the_order_delays_the_record_but_keeps_the_r
     """The run's record is written after the order exists: while the database refuses it, the
     run keeps trying (more often than the 3 attempts of other local steps), then ends SUCCESS."""
     from sqlalchemy import text
-    from sqlmodel import Session, select
 
     from devstack import load_demo_masterdata
-    from models.db import make_engine
-    from models.runs import AuditEvent, IdempotencyRecord, RunRecord
+    from models.runs import IdempotencyRecord, RunRecord
 
     own = ts_worker.model_copy(
         update={
@@ -338,29 +340,19 @@ async def test_a_database_away_after_the_order_delays_the_record_but_keeps_the_r
     engine = make_engine(own.db_url)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE runs RENAME TO runs_away"))
-    async with build_worker(ts_env.client, own) as worker:
-        task = asyncio.create_task(worker.run())
-        try:
-            handle = await start(ts_env.client, own, make_email())
-            failed: list[AuditEvent] = []
-            for _ in range(200):
-                with Session(engine) as session:
-                    query = select(AuditEvent).where(
-                        AuditEvent.workflow_id == handle.id,
-                        AuditEvent.step == "finalize",
-                        AuditEvent.outcome == "error",
-                    )
-                    failed = list(session.exec(query))
-                if len(failed) >= 3:
-                    break
-                await asyncio.sleep(0.05)
-            assert len(failed) >= 3, "finalize never failed three times"
-            with engine.begin() as connection:
-                connection.execute(text("ALTER TABLE runs_away RENAME TO runs"))
-            result = await handle.result()
-        finally:
-            await worker.shutdown()
-            await task
+    async with running_worker(ts_env.client, own):
+        handle = await start(ts_env.client, own, make_email())
+        failed: list[AuditEvent] = []
+        for _ in range(200):
+            attempts = audited(engine, handle.id)
+            failed = [a for a in attempts if a.step == "finalize" and a.outcome == "error"]
+            if len(failed) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(failed) >= 3, "finalize never failed three times"
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE runs_away RENAME TO runs"))
+        result = await handle.result()
     assert result.status == RunStatus.SUCCESS and result.sales_order_no
     with Session(engine) as session:
         record = session.get(RunRecord, handle.id)
@@ -382,20 +374,11 @@ async def test_failed_notification_is_a_warning(
 async def test_every_step_attempt_is_audited(
     ts_env: WorkflowEnvironment, ts_worker: Settings
 ) -> None:
-    from sqlmodel import Session, select
-
-    from models.db import make_engine
-    from models.runs import AuditEvent
-
     result = await run(ts_env.client, ts_worker, make_email())
     engine = make_engine(ts_worker.db_url)
     steps: set[str] = set()
     for _ in range(100):
-        with Session(engine) as session:
-            rows = session.exec(
-                select(AuditEvent).where(AuditEvent.workflow_id == result.workflow_id)
-            )
-            steps = {row.step for row in rows if row.outcome == "ok"}
+        steps = {row.step for row in audited(engine, result.workflow_id) if row.outcome == "ok"}
         if "finalize" in steps:
             break
         await asyncio.sleep(0.05)
