@@ -149,7 +149,7 @@ async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Setting
             serve(app, free_port())
         )
     if not settings.erp_base_url:
-        app = erp.create_app(settings.erp_api_key, settings.data_dir / "erp-orders.jsonl")
+        app = erp.create_app(settings.erp_api_key, settings.data_dir / erp.ORDER_BOOK)
         updates["erp_base_url"] = urls["ERP simulator"] = await stack.enter_async_context(
             serve(app, free_port())
         )

@@ -120,7 +120,7 @@ def sandbox(settings: Settings, system: str, port: int) -> None:
     app = (
         dify.create_app(settings.dify_contract_app_key, settings.dify_order_app_key)
         if system == "dify"
-        else erp.create_app(settings.erp_api_key, settings.data_dir / "erp-orders.jsonl")
+        else erp.create_app(settings.erp_api_key, settings.data_dir / erp.ORDER_BOOK)
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 

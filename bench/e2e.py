@@ -41,7 +41,6 @@ from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.servers import run_result  # noqa: E402
 
-BIN = Path(sys.executable).parent
 CONCURRENCY = 32
 
 
@@ -245,7 +244,7 @@ async def main(count: int, rate: float) -> None:
     load_demo_masterdata(settings)
     address = f"127.0.0.1:{ports['temporal']}"
     commands, env = process_stack(root, ports, "bench-key")
-    commands["intake-only api"] = [str(BIN / "mcs"), "api"]
+    commands["intake-only api"] = commands["api"]
     commands["floor"] = [
         sys.executable,
         str(Path(__file__).with_name("floor.py")),

@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 
 from sandbox.faults import FaultState, fault_router
 
+ORDER_BOOK = "erp-orders.jsonl"  # under MCS_DATA_DIR, for `mcs dev` and `mcs sandbox erp`
+
 
 def erp_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "code": code, "message": message}, status_code=status)
