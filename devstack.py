@@ -25,9 +25,9 @@ from sandbox import dify, erp
 from sandbox.demo import demo_masterdata
 from sandbox.smtp import start_sink
 from settings import Settings
-from worker import build_worker, connect
+from temporal_client import connect, sync_schedules
+from worker import build_worker
 from workflows import search_attributes as sa
-from workflows.schedules import sync_schedules
 
 STARTUP_SECONDS = 60
 

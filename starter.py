@@ -5,17 +5,37 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from settings import Settings, get_settings
 
+Command = Callable[[Settings, argparse.Namespace], None]
 
-def _client(settings: Settings) -> httpx.Client:
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line, `mcs: ...`, exit status 1."""
+
+
+@contextmanager
+def _api(settings: Settings) -> Iterator[httpx.Client]:
+    """An HTTP client of our API; an API that cannot be reached is one line, not a traceback."""
     key = settings.api_keys[0] if settings.api_keys else ""
-    return httpx.Client(base_url=settings.api_url, headers={"X-API-Key": key}, timeout=60)
+    url = settings.api_url
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as http:
+            yield http
+    except httpx.TransportError as error:
+        raise CliError(
+            f"cannot reach the MCS API at {url} ({type(error).__name__}: {error or 'no answer'}); "
+            "start it with `mcs dev` (or `mcs api`), or point MCS_PUBLIC_BASE_URL "
+            "(or MCS_API_HOST and MCS_API_PORT) at it"
+        ) from error
 
 
 def _answer(response: httpx.Response) -> Any:
@@ -24,34 +44,30 @@ def _answer(response: httpx.Response) -> Any:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
-        raise SystemExit(f"mcs: HTTP {response.status_code}: {detail}")
+        raise CliError(f"HTTP {response.status_code}: {detail}")
     return response.json()
 
 
-def submit(settings: Settings, path: Path) -> None:
+def submit(settings: Settings, args: argparse.Namespace) -> None:
     """Submit a .eml (raw message) or a .json (EmailEvent) file."""
+    path: Path = args.file
     if not path.is_file():
-        raise SystemExit(f"mcs: no such file: {path}")
+        raise CliError(f"no such file: {path}")
     data = path.read_bytes()
-    with _client(settings) as http:
+    with _api(settings) as http:
         if path.suffix.lower() == ".json":
-            response = http.post(
-                "/v1/orchestrations/sales-email/run",
-                content=data,
-                headers={"Content-Type": "application/json"},
-            )
+            route, content_type = "/v1/orchestrations/sales-email/run", "application/json"
         else:
-            response = http.post(
-                "/v1/emails", content=data, headers={"Content-Type": "message/rfc822"}
-            )
+            route, content_type = "/v1/emails", "message/rfc822"
+        response = http.post(route, content=data, headers={"Content-Type": content_type})
     print(json.dumps(_answer(response), indent=2))
 
 
-def runs(settings: Settings, status: str | None, customer_id: str | None, limit: int) -> None:
-    params = {
-        k: v for k, v in {"status": status, "customer_id": customer_id, "limit": limit}.items() if v
-    }
-    with _client(settings) as http:
+def runs(settings: Settings, args: argparse.Namespace) -> None:
+    """List runs, newest first."""
+    wanted = {"status": args.status, "customer_id": args.customer_id, "limit": args.limit}
+    with _api(settings) as http:
+        params = {k: v for k, v in wanted.items() if v}
         rows = _answer(http.get("/v1/orchestrations/sales-email/runs", params=params))
     for row in rows:
         customer = row["customer_id"] or "-"
@@ -60,42 +76,33 @@ def runs(settings: Settings, status: str | None, customer_id: str | None, limit:
 
 
 def review(settings: Settings, args: argparse.Namespace) -> None:
+    """Approve or reject a run waiting for review."""
     body = {
         "decision": args.decision,
         "reviewer": args.reviewer,
         "customer_id": args.customer_id,
         "comment": args.comment,
     }
-    with _client(settings) as http:
-        answer = _answer(
-            http.post(f"/v1/orchestrations/sales-email/runs/{args.workflow_id}/review", json=body)
-        )
+    route = f"/v1/orchestrations/sales-email/runs/{args.workflow_id}/review"
+    with _api(settings) as http:
+        answer = _answer(http.post(route, json=body))
     print(json.dumps(answer, indent=2))
 
 
 def masterdata(settings: Settings, args: argparse.Namespace) -> None:
     """Import a JSON or CSV file through the API, or export everything as JSON."""
-    from models.masterdata import MasterdataSet
-    from models.masterdata_store import MasterdataError, from_csv
-
-    with _client(settings) as http:
-        if args.action == "export":
-            text = json.dumps(_answer(http.get("/v1/masterdata/all")), ensure_ascii=False, indent=2)
-            if args.file:
-                args.file.write_text(text + "\n", encoding="utf-8")
-            else:
-                print(text)
-            return
-        if args.file is None or not args.file.is_file():
-            raise SystemExit(f"mcs: no such file: {args.file}")
-        text = args.file.read_text(encoding="utf-8-sig")
-        try:
-            is_csv = args.file.suffix.lower() == ".csv"
-            data = from_csv(text) if is_csv else MasterdataSet.model_validate_json(text)
-        except (MasterdataError, ValueError) as error:
-            raise SystemExit(f"mcs: {args.file}: {error}") from error
-        mode = "replace" if args.replace else "upsert"
-        body = data.model_dump(mode="json")
+    if args.action == "export":
+        with _api(settings) as http:
+            everything = _answer(http.get("/v1/masterdata/all"))
+        text = json.dumps(everything, ensure_ascii=False, indent=2)
+        if args.file:
+            args.file.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+        return
+    body = _masterdata_file(args.file)
+    mode = "replace" if args.replace else "upsert"
+    with _api(settings) as http:
         report = _answer(http.put("/v1/masterdata/bulk", json=body, params={"mode": mode}))
     for kind, change in report["changes"].items():
         counts = {k: len(v) if isinstance(v, list) else v for k, v in change.items()}
@@ -103,15 +110,31 @@ def masterdata(settings: Settings, args: argparse.Namespace) -> None:
     print(f"masterdata version {report['version']}")
 
 
-def sandbox(settings: Settings, system: str, port: int) -> None:
+def _masterdata_file(path: Path | None) -> dict[str, Any]:
+    """The /bulk body of a masterdata .json or .csv file, checked before it is sent."""
+    from models.masterdata import MasterdataSet
+    from models.masterdata_store import MasterdataError, from_csv
+
+    if path is None or not path.is_file():
+        raise CliError(f"no such file: {path}")
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        is_csv = path.suffix.lower() == ".csv"
+        data = from_csv(text) if is_csv else MasterdataSet.model_validate_json(text)
+    except (MasterdataError, ValueError) as error:
+        raise CliError(f"{path}: {error}") from error
+    return data.model_dump(mode="json")
+
+
+def sandbox(settings: Settings, args: argparse.Namespace) -> None:
     """Run one simulator in the foreground (for `docker compose` and the end-to-end tests)."""
     import uvicorn
 
     from sandbox import dify, erp
     from sandbox.smtp import start_sink
 
-    if system == "smtp":
-        controller, _ = start_sink("127.0.0.1", port, settings.data_dir / "mail")
+    if args.system == "smtp":
+        controller, _ = start_sink("127.0.0.1", args.port, settings.data_dir / "mail")
         try:
             asyncio.run(asyncio.Event().wait())
         finally:
@@ -119,10 +142,74 @@ def sandbox(settings: Settings, system: str, port: int) -> None:
         return
     app = (
         dify.create_app(settings.dify_contract_app_key, settings.dify_order_app_key)
-        if system == "dify"
+        if args.system == "dify"
         else erp.create_app(settings.erp_api_key, settings.data_dir / erp.ORDER_BOOK)
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+def dev(settings: Settings, args: argparse.Namespace) -> None:
+    """The whole embedded stack until Ctrl-C."""
+    from devstack import Say, run_dev
+    from worker import run_async
+
+    try:
+        run_async(run_dev(settings, args.demo, Say(print)))
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+
+
+def worker(settings: Settings, args: argparse.Namespace) -> None:
+    """A production worker, on a migrated database."""
+    from worker import run_async, run_worker
+
+    check_schema(settings)
+    try:
+        run_async(run_worker(settings))
+    except RuntimeError as error:
+        raise CliError(f"worker stopped: {error}") from error
+
+
+def api(settings: Settings, args: argparse.Namespace) -> None:
+    """The production API, on a migrated database."""
+    import uvicorn
+
+    from api.main import create_app
+
+    check_schema(settings)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+def schedules(settings: Settings, args: argparse.Namespace) -> None:
+    """Apply MCS_MAILBOXES to the mailbox Schedules."""
+    from temporal_client import connect, sync_schedules
+
+    async def sync() -> dict[str, str]:
+        try:
+            client = await connect(settings)
+        except RuntimeError as error:
+            raise CliError(
+                f"cannot reach Temporal at {settings.temporal_address} ({error}); "
+                "start it with `mcs dev`, or set MCS_TEMPORAL_ADDRESS"
+            ) from error
+        return await sync_schedules(client, settings)
+
+    for schedule_id, change in asyncio.run(sync()).items():
+        print(f"{schedule_id}: {change}")
+    print(f"{len(settings.mailboxes)} mailboxes configured")
+
+
+def db(settings: Settings, args: argparse.Namespace) -> None:
+    """Bring the database schema up to date."""
+    from sqlalchemy.exc import OperationalError
+
+    from models.migrate import upgrade
+
+    try:
+        upgrade(settings.db_url)
+    except OperationalError as error:
+        raise CliError(f"database {_redacted(settings.db_url)}: {error.orig}") from error
+    print(f"database {_redacted(settings.db_url)} is at the newest schema")
 
 
 def check_schema(settings: Settings) -> None:
@@ -134,7 +221,7 @@ def check_schema(settings: Settings) -> None:
     try:
         ensure_migrated(engine)
     except SchemaOutdated as error:
-        raise SystemExit(f"mcs: {error}") from error
+        raise CliError(str(error)) from error
     finally:
         engine.dispose()
 
@@ -146,37 +233,52 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+COMMANDS: dict[str, tuple[Command, str]] = {
+    "dev": (dev, "run the whole embedded stack"),
+    "worker": (worker, "run a Temporal worker"),
+    "api": (api, "run the HTTP API"),
+    "submit": (submit, "submit an email (.eml or .json)"),
+    "runs": (runs, "list runs"),
+    "review": (review, "approve or reject a run waiting for review"),
+    "masterdata": (masterdata, "import or export masterdata"),
+    "schedules": (schedules, "mailbox poll schedules"),
+    "db": (db, "database schema"),
+    "sandbox": (sandbox, "run one simulator"),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    dev = commands.add_parser("dev", help="run the whole embedded stack")
-    dev.add_argument("--demo", action="store_true", help="submit one sample email per outcome")
-    commands.add_parser("worker", help="run a Temporal worker")
-    commands.add_parser("api", help="run the HTTP API")
-    sub = commands.add_parser("submit", help="submit an email (.eml or .json)")
-    sub.add_argument("file", type=Path)
-    listing = commands.add_parser("runs", help="list runs")
-    listing.add_argument("--status")
-    listing.add_argument("--customer-id")
-    listing.add_argument("--limit", type=int, default=50)
-    decide = commands.add_parser("review", help="approve or reject a run waiting for review")
-    decide.add_argument("workflow_id")
-    decide.add_argument("decision", choices=["approve", "reject"])
-    decide.add_argument("--customer-id")
-    decide.add_argument("--reviewer", default="cli")
-    decide.add_argument("--comment")
-    data = commands.add_parser("masterdata", help="import or export masterdata")
-    data.add_argument("action", choices=["import", "export"])
-    data.add_argument("file", type=Path, nargs="?", help=".json or .csv (export: optional)")
-    data.add_argument("--replace", action="store_true", help="delete what the file lacks")
-    schedules = commands.add_parser("schedules", help="mailbox poll schedules")
-    schedules.add_argument("action", choices=["sync"])
-    db = commands.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["upgrade"])
-    sim = commands.add_parser("sandbox", help="run one simulator")
-    sim.add_argument("system", choices=["dify", "erp", "smtp"])
-    sim.add_argument("--port", type=int, required=True)
+    sub = {name: commands.add_parser(name, help=text) for name, (_, text) in COMMANDS.items()}
+    sub["dev"].add_argument("--demo", action="store_true", help="one sample email per outcome")
+    sub["submit"].add_argument("file", type=Path)
+    sub["runs"].add_argument("--status")
+    sub["runs"].add_argument("--customer-id")
+    sub["runs"].add_argument("--limit", type=int, default=50)
+    sub["review"].add_argument("workflow_id")
+    sub["review"].add_argument("decision", choices=["approve", "reject"])
+    sub["review"].add_argument("--customer-id")
+    sub["review"].add_argument("--reviewer", default="cli")
+    sub["review"].add_argument("--comment")
+    sub["masterdata"].add_argument("action", choices=["import", "export"])
+    sub["masterdata"].add_argument("file", type=Path, nargs="?", help=".json or .csv")
+    sub["masterdata"].add_argument("--replace", action="store_true", help="delete what it lacks")
+    sub["schedules"].add_argument("action", choices=["sync"])
+    sub["db"].add_argument("action", choices=["upgrade"])
+    sub["sandbox"].add_argument("system", choices=["dify", "erp", "smtp"])
+    sub["sandbox"].add_argument("--port", type=int, required=True)
     return parser
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"MCS_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise CliError(f"invalid settings: {problems}") from error
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,56 +289,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     for noisy in ("httpx", "mail.log", "temporalio.activity", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = get_settings()
-    if args.command == "dev":
-        from devstack import Say, run_dev
-        from worker import run_async
-
-        try:
-            run_async(run_dev(settings, args.demo, Say(print)))
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
-    elif args.command == "worker":
-        from worker import run_async, run_worker
-
-        check_schema(settings)
-        try:
-            run_async(run_worker(settings))
-        except RuntimeError as error:
-            raise SystemExit(f"mcs: worker stopped: {error}") from error
-    elif args.command == "api":
-        import uvicorn
-
-        from api.main import create_app
-
-        check_schema(settings)
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
-    elif args.command == "masterdata":
-        masterdata(settings, args)
-    elif args.command == "schedules":
-        from worker import connect
-        from workflows.schedules import sync_schedules
-
-        async def sync() -> dict[str, str]:
-            return await sync_schedules(await connect(settings), settings)
-
-        changes = asyncio.run(sync())
-        for schedule_id, change in changes.items():
-            print(f"{schedule_id}: {change}")
-        print(f"{len(settings.mailboxes)} mailboxes configured")
-    elif args.command == "db":
-        from models.migrate import upgrade
-
-        upgrade(settings.db_url)
-        print(f"database {_redacted(settings.db_url)} is at the newest schema")
-    elif args.command == "submit":
-        submit(settings, args.file)
-    elif args.command == "runs":
-        runs(settings, args.status, args.customer_id, args.limit)
-    elif args.command == "review":
-        review(settings, args)
-    else:
-        sandbox(settings, args.system, args.port)
+    try:
+        COMMANDS[args.command][0](_settings(), args)
+    except CliError as error:
+        raise SystemExit(f"mcs: {error}") from None
 
 
 if __name__ == "__main__":

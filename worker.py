@@ -12,35 +12,27 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.audit import AuditInterceptor, AuditWriter
 from activities.dify import DifyActivities
 from activities.erp import ErpActivities
-from activities.files import BlobStore, FileActivities
-from activities.ingest import Ingester
+from activities.files import FileActivities
 from activities.mailbox import MailboxActivities
-from activities.masterdata import MasterdataActivities, MasterdataCache
+from activities.masterdata import MasterdataActivities
 from activities.matching import MatchingActivities
 from activities.notify import NotifyActivities
 from activities.runs import RunActivities
-from models.codec import data_converter
+from mail.ingest import Ingester
+from matching.snapshot import MasterdataCache
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings
+from storage.blobs import BlobStore
+from telemetry.audit import AuditInterceptor, AuditWriter
+from temporal_client import blocking_starter, connect, sync_schedules
 from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
-from workflows.schedules import sync_schedules
 
 log = logging.getLogger(__name__)
 MAX_ACTIVITY_THREADS = 32
-
-
-async def connect(settings: Settings) -> Client:
-    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY)."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.payload_key),
-    )
 
 
 def runner(settings: Settings) -> WorkflowRunner:
@@ -60,7 +52,8 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     cache = MasterdataCache(engine)
     executor = concurrent.futures.ThreadPoolExecutor(MAX_ACTIVITY_THREADS)
     store = BlobStore(settings.blob_dir)
-    ingester = Ingester(engine, store, client, asyncio.get_running_loop(), settings)
+    start = blocking_starter(client, asyncio.get_running_loop(), settings.task_queue)
+    ingester = Ingester(engine, store, start, settings)
     audit = AuditWriter(engine)
     async with httpx.AsyncClient() as http:
         parts = [

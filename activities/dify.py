@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import raise_for_status
+from activities._http import raise_for_status
+from models.errors import ErrorType
 from models.results import (
     ContractInput,
     ContractItem,
@@ -53,7 +54,9 @@ def answer_from_sse(body: str) -> str:
             continue
         event = json.loads(line[5:].strip() or "{}")
         if event.get("event") == "error":
-            raise ApplicationError(f"Dify stream error: {event.get('message')}", type="DifyError")
+            raise ApplicationError(
+                f"Dify stream error: {event.get('message')}", type=ErrorType.DIFY_STREAM_ERROR
+            )
         if event.get("event") in {"message", "agent_message"}:
             parts.append(str(event.get("answer", "")))
     return "".join(parts)
@@ -83,7 +86,7 @@ class DifyActivities:
             headers={"Authorization": f"Bearer {app_key}"},
             timeout=self._settings.dify_timeout.total_seconds(),
         )
-        raise_for_status(response, "DifyClientError")
+        raise_for_status(response, ErrorType.DIFY_CLIENT_ERROR)
         if response.headers.get("content-type", "").startswith("text/event-stream"):
             answer = answer_from_sse(response.text)
         else:
@@ -91,7 +94,7 @@ class DifyActivities:
         try:
             return extract_json(answer)
         except ValueError as error:
-            raise ApplicationError(str(error), type="DifyBadAnswer") from error
+            raise ApplicationError(str(error), type=ErrorType.DIFY_BAD_ANSWER) from error
 
     @activity.defn
     async def call_dify_contract(self, input: ContractInput) -> ContractResult:
@@ -107,7 +110,7 @@ class DifyActivities:
             items = [ContractItem.model_validate(i) for i in data.get("items") or []]
         except ValidationError as error:
             raise ApplicationError(
-                f"contract answer invalid: {error}", type="DifyBadAnswer"
+                f"contract answer invalid: {error}", type=ErrorType.DIFY_BAD_ANSWER
             ) from error
         if not items:
             return ContractResult(
@@ -136,6 +139,6 @@ class DifyActivities:
             payload = OrderPayload.model_validate(data.get("order_payload") or {})
         except ValidationError as error:
             raise ApplicationError(
-                f"order payload invalid: {error}", type="DifyBadAnswer"
+                f"order payload invalid: {error}", type=ErrorType.DIFY_BAD_ANSWER
             ) from error
         return OrderPayloadResult(ok=True, order_payload=payload)

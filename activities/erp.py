@@ -4,7 +4,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import raise_for_status
+from activities._http import raise_for_status
+from models.errors import ErrorType
 from models.results import ErpInput, ErpResult
 from settings import Settings
 
@@ -36,12 +37,12 @@ class ErpActivities:
             },
             timeout=self._settings.erp_timeout.total_seconds(),
         )
-        raise_for_status(response, "ErpRejected")
+        raise_for_status(response, ErrorType.ERP_REJECTED)
         data = response.json()
         if not data.get("ok") or not data.get("sales_order_no"):
             raise ApplicationError(
                 f"ERP answered without an order: {str(data)[:300]}",
-                type="ErpRejected",
+                type=ErrorType.ERP_REJECTED,
                 non_retryable=True,
             )
         return ErpResult(

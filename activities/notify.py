@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from models.errors import ErrorType
 from models.results import NotifyInput, NotifyResult
 from settings import Settings
 from templates import TEMPLATE_DIR
@@ -35,7 +36,7 @@ class NotifyActivities:
     def render(self, input: NotifyInput) -> EmailMessage:
         if input.kind not in KINDS:
             raise ApplicationError(
-                f"no template {input.kind!r}", type="NoTemplate", non_retryable=True
+                f"no template {input.kind!r}", type=ErrorType.NO_TEMPLATE, non_retryable=True
             )
         text = self._jinja.get_template(f"{input.kind}.txt.j2").render(
             workflow_id=input.workflow_id, **input.context
@@ -61,7 +62,7 @@ class NotifyActivities:
         if input.include_reviewers and self._settings.reviewer_email not in recipients:
             recipients.append(self._settings.reviewer_email)
         if not recipients:
-            raise ApplicationError("no recipient", type="NoRecipient", non_retryable=True)
+            raise ApplicationError("no recipient", type=ErrorType.NO_RECIPIENT, non_retryable=True)
         message = self.render(input)
         settings = self._settings
         timeout = settings.smtp_timeout.total_seconds()

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from activities.files import BlobStore
 from api.outbox import Outbox
 from settings import Settings
+from storage.blobs import BlobStore
 
 
 async def app_settings(request: Request) -> Settings:

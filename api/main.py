@@ -13,13 +13,13 @@ from prometheus_client import Histogram, make_asgi_app
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from activities.files import BlobStore
 from api.outbox import Outbox
 from api.routes import codec, emails, files, health, masterdata, orchestrations, webhooks
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
-from worker import connect
+from storage.blobs import BlobStore
+from temporal_client import connect
 
 REQUEST_SECONDS = Histogram(
     "mcs_api_request_seconds", "API request duration", ["method", "route", "status"]

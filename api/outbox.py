@@ -19,11 +19,11 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.intake import describe_duplicate, start_run
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus
 from models.masterdata import aware, utcnow
 from models.runs import OrchestratorRunResult, RunRecord, RunStatus, SubmitAnswer
+from temporal_client import describe_duplicate, start_run
 
 log = logging.getLogger(__name__)
 QUEUED_RUNS = Gauge("mcs_intake_queued", "Accepted emails whose run has not started yet")

@@ -10,13 +10,8 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from models.email import EmailEvent
 from models.runs import RunStatus, SubmitAnswer
+from models.steps import Step
 from workflows.sales_email import SalesEmailWorkflow
-
-STEPS = (
-    "check_idempotency", "load_masterdata", "match_contact", "detect_contract_signal",
-    "match_customer", "upload_pdf", "call_dify_contract", "call_dify_order_payload",
-    "call_erp_gateway", "notify_sales", "finalize",
-)  # fmt: skip
 
 
 class ReplayError(ValueError):
@@ -68,8 +63,8 @@ async def replay(
             status=RunStatus.RUNNING,
             duplicate=False,
         )
-    if from_step not in STEPS:
-        raise ReplayError(f"unknown step {from_step!r}; steps are {', '.join(STEPS)}")
+    if from_step not in set(Step):
+        raise ReplayError(f"unknown step {from_step!r}; steps are {', '.join(Step)}")
     run_id = (await handle.describe()).run_id
     request = ResetWorkflowExecutionRequest(
         namespace=client.namespace,

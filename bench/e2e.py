@@ -39,7 +39,7 @@ from devstack import (  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
 from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
-from tests.servers import run_result  # noqa: E402
+from tests.helpers import run_result  # noqa: E402
 
 CONCURRENCY = 32
 

@@ -17,15 +17,17 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.files import BlobStore  # noqa: E402
-from activities.ingest import Ingester  # noqa: E402
-from activities.mailbox import MailboxActivities, PollInput, PollResult  # noqa: E402
+from activities.mailbox import MailboxActivities  # noqa: E402
+from mail.ingest import Ingester  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
 from models.db import make_engine  # noqa: E402
+from models.ingest import PollInput, PollResult  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from settings import MailboxConfig, Settings  # noqa: E402
-from tests.activities.test_mailbox import contract_message  # noqa: E402
+from storage.blobs import BlobStore  # noqa: E402
+from temporal_client import blocking_starter  # noqa: E402
 from tests.dovecot import dovecot_server  # noqa: E402
+from tests.helpers import contract_message  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -68,7 +70,8 @@ async def main(count: int) -> None:
         async with env:
             engine = make_engine(settings.db_url)
             loop = asyncio.get_running_loop()
-            ingester = Ingester(engine, BlobStore(settings.blob_dir), env.client, loop, settings)
+            start = blocking_starter(env.client, loop, settings.task_queue)
+            ingester = Ingester(engine, BlobStore(settings.blob_dir), start, settings)
             pollers = [MailboxActivities(settings, ingester) for _ in range(2)]
             started = time.perf_counter()
             seen = await asyncio.gather(*(poll_until_empty(p, "bench") for p in pollers))

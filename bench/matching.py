@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.matching import CustomerIndex  # noqa: E402
+from matching.index import CustomerIndex  # noqa: E402
 from models import masterdata_store as store  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.masterdata import Customer, CustomerBase, MasterdataSet  # noqa: E402

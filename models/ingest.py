@@ -1,5 +1,6 @@
 """Mailbox intake bookkeeping: where each mailbox stands, and every message seen."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -75,3 +76,23 @@ class OutboxEntry(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollInput:
+    """Which configured mailbox one MailboxPollWorkflow polls."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollResult:
+    """What one poll saw and did."""
+
+    mailbox: str
+    uidvalidity: int
+    seen: int = 0
+    started: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    last_uid: int = 0

@@ -4,7 +4,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,23 +18,12 @@ from api.main import create_app
 from devstack import load_demo_masterdata
 from models.codec import PLAIN_CONVERTER
 from sandbox import dify, erp
-from sandbox.faults import Faults, FaultState
-from sandbox.smtp import SinkHandler, start_sink
+from sandbox.faults import Faults
+from sandbox.smtp import start_sink
 from settings import Settings
 from tests.dovecot import Imap
-from tests.servers import binary, free_port, running_worker, serve
+from tests.helpers import Sims, binary, free_port, running_worker, serve
 from workflows import search_attributes as sa
-
-
-@dataclass
-class Sims:
-    dify_url: str
-    dify_faults: FaultState
-    erp_url: str
-    erp_faults: FaultState
-    erp_orders: dict[str, dict[str, object]]
-    smtp: SinkHandler
-    smtp_port: int
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from devstack import stop_process
-from tests.servers import REQUIRE_SERVICES, free_port
+from tests.helpers import REQUIRE_SERVICES, free_port
 
 CONFIG = """\
 instance_name = mcs{port}

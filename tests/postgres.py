@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REQUIRE_SERVICES, free_port
+from tests.helpers import REQUIRE_SERVICES, free_port
 
 
 def _bin(name: str) -> str:

@@ -19,7 +19,7 @@ from devstack import (
 )
 from sandbox.demo import make_email
 from settings import Settings
-from tests.servers import binary, free_port
+from tests.helpers import binary, free_port
 
 
 @pytest_asyncio.fixture(scope="module")

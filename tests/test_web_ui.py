@@ -14,7 +14,7 @@ import pytest
 
 from devstack import wait_for_port
 from sandbox.demo import make_email
-from tests.servers import REQUIRE_SERVICES, free_port
+from tests.helpers import REQUIRE_SERVICES, free_port
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_FLAGS = [

@@ -6,7 +6,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.mailbox import MailboxActivities, PollInput, PollResult
+    from activities.mailbox import MailboxActivities
+    from models.ingest import PollInput, PollResult
 
 POLL_TIMEOUT = timedelta(minutes=10)
 POLL_HEARTBEAT = timedelta(minutes=1)

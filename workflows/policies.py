@@ -1,12 +1,19 @@
-"""Timeouts and retry policies of the sales-email steps (activities mark 4xx non-retryable)."""
+"""How each step of a sales-email run is executed: local or remote, its timeout and retry policy,
+and how the run ends when the step fails for good (activities mark what is not worth retrying)."""
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from models.errors import ErrorType
+from models.runs import ErrorCode, RunStatus
+from models.steps import Step
+
 LOCAL_TIMEOUT = timedelta(seconds=20)
 LOCAL_RETRY = RetryPolicy(
-    maximum_attempts=3, non_retryable_error_types=["MasterdataInvalid", "UnknownCustomer"]
+    maximum_attempts=3,
+    non_retryable_error_types=[ErrorType.MASTERDATA_INVALID, ErrorType.UNKNOWN_CUSTOMER],
 )
 # The run's record is written after the order and the mail: giving up would fail a run whose
 # order exists, so it is retried until the database is back (visible as the step `finalize`).
@@ -29,8 +36,41 @@ ERP_RETRY = RetryPolicy(
 )
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
-REMOTE_POLICY = {
-    "call_dify_contract": (DIFY_TIMEOUT, DIFY_RETRY),
-    "call_dify_order_payload": (DIFY_TIMEOUT, DIFY_RETRY),
-    "call_erp_gateway": (ERP_TIMEOUT, ERP_RETRY),
-}
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """`remote`: a regular activity (retried for minutes, shown pending in the Web UI) instead of
+    a local one; `ends`: the status and error code of a run whose step failed for good."""
+
+    timeout: timedelta = LOCAL_TIMEOUT
+    retry: RetryPolicy = field(default_factory=lambda: LOCAL_RETRY)
+    remote: bool = False
+    ends: tuple[RunStatus, ErrorCode] | None = None
+
+
+POLICIES: dict[Step, StepPolicy] = {
+    Step.LOAD_MASTERDATA: StepPolicy(ends=(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID)),
+    Step.UPLOAD_PDF: StepPolicy(ends=(RunStatus.FAILED, ErrorCode.FILE_UPLOAD_FAILED)),
+    Step.CALL_DIFY_CONTRACT: StepPolicy(
+        DIFY_TIMEOUT, DIFY_RETRY, True,
+        (RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED),
+    ),
+    Step.CALL_DIFY_ORDER_PAYLOAD: StepPolicy(
+        DIFY_TIMEOUT, DIFY_RETRY, True,
+        (RunStatus.ORDER_PAYLOAD_BLOCKED, ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED),
+    ),
+    Step.CALL_ERP_GATEWAY: StepPolicy(
+        ERP_TIMEOUT, ERP_RETRY, True, (RunStatus.ERP_ORDER_FAILED, ErrorCode.ERP_CREATE_FAILED)
+    ),
+    Step.NOTIFY_SALES: StepPolicy(NOTIFY_TIMEOUT, NOTIFY_RETRY),
+    Step.FINALIZE: StepPolicy(retry=FINALIZE_RETRY),
+}  # fmt: skip
+
+
+DEFAULT = StepPolicy()
+
+
+def policy(step: Step) -> StepPolicy:
+    """The step's policy; a step without an entry is local with the default timeout and retry."""
+    return POLICIES.get(step, DEFAULT)

@@ -1,10 +1,8 @@
 """SalesEmailWorkflow: one purchase-contract email, from sender check to ERP order and mail."""
 
-from collections.abc import Callable
-from typing import Any, NoReturn
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.dify import DifyActivities
@@ -12,28 +10,32 @@ with workflow.unsafe.imports_passed_through():
     from activities.files import FileActivities
     from activities.masterdata import MasterdataActivities
     from activities.matching import MatchingActivities
-    from activities.notify import NotifyActivities
     from activities.runs import RunActivities
-    from models.email import EmailEvent, idempotency_key
+    from models.email import EmailEvent
     from models.results import (
         ContactMatch,
         ContractInput,
+        ContractResult,
         CustomerMatch,
         ErpInput,
+        ErpResult,
         FinalizeInput,
         IdempotencyInput,
+        IdempotencyResult,
+        MasterdataInfo,
         MatchContactInput,
         MatchCustomerInput,
-        NotifyInput,
+        OrderPayloadResult,
         SignalInput,
         UploadInput,
+        UploadResult,
     )
-    from models.runs import ErrorCode, OrchestratorRunResult, ReviewDecision, RunError, RunStatus
-    from workflows import policies
-    from workflows import sales_email_steps as steps
+    from models.runs import ErrorCode, OrchestratorRunResult, ReviewDecision, RunStatus
+    from models.steps import Step
+    from workflows import sales_email_rules as rules
     from workflows import search_attributes as sa
-
-from workflows.sales_email_review import ReviewMixin
+    from workflows.sales_email_review import Review
+    from workflows.sales_email_run import RunBook, Steps, Stop
 
 # Patch: search attributes are upserted before remote steps and on status changes only,
 # not around every local step (a third fewer history events per run).
@@ -47,236 +49,203 @@ LOCAL_NOTIFY = "local-notify"
 OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
 
-class _Stop(Exception):
-    """Ends the run early; the outcome is already in the state."""
-
-
 @workflow.defn
-class SalesEmailWorkflow(ReviewMixin):
+class SalesEmailWorkflow:
     """Turn one purchase-contract email into exactly one ERP sales order."""
 
     def __init__(self) -> None:
-        self._state = OrchestratorRunResult(workflow_id="")
-        self._event: EmailEvent | None = None
+        self._book = RunBook()
+        self._steps = Steps(self._book, local_notify=True)
+        self._review = Review(self._book)
         self._contact = ContactMatch()
-        self._decision: ReviewDecision | None = None
-        self._duplicate = False
-        self._facts: dict[str, str] = {}  # shown in mails, not part of the run result
-        self._sa = sa.Publisher(lean=True, merged=True)
-        self._local_notify = True
+        self._version = 0  # the masterdata version the run matches against
 
     @workflow.run
     async def run(self, event: EmailEvent) -> OrchestratorRunResult:
-        """Process the email, tell the salesperson, record the outcome and return it."""
-        self._local_notify = workflow.patched(LOCAL_NOTIFY)
-        merged = self._local_notify or workflow.patched(MERGED_UPSERTS)
-        self._sa = sa.Publisher(lean=merged or workflow.patched(LEAN_UPSERTS), merged=merged)
+        """Recognise the sender and customer, ask a reviewer when unsure, order, tell, record."""
         self._begin(event)
         try:
             customer = await self._recognise(event)
+            if customer.needs_review:
+                customer = await self._ask_reviewer(customer)
             await self._order(event, customer)
-        except _Stop:
+        except Stop:
             pass
-        except steps.STEP_ERRORS as error:
-            self._record(RunStatus.FAILED, None, steps.cause_of(error))
-        await self._announce()
-        self._state.finished_at = workflow.now()
-        self._upsert()
-        finalize = FinalizeInput(result=self._state)
-        await self._local(
-            "finalize", RunActivities.finalize, finalize, retry=policies.FINALIZE_RETRY
-        )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._state
+        except rules.STEP_ERRORS as error:
+            self._book.record(RunStatus.FAILED, None, rules.cause_of(error))
+        await self._tell()
+        await self._finish()
+        return self._book.state
 
     @workflow.query
     def status(self) -> OrchestratorRunResult:
         """The run as it stands: status, step, ids, review candidates."""
-        return self._state
+        return self._book.state
+
+    @workflow.update
+    def review(self, decision: ReviewDecision) -> ReviewDecision:
+        """Decide a pending customer review (approve, optionally naming the customer, or reject)."""
+        return self._review.take(decision)
+
+    @review.validator
+    def _validate_review(self, decision: ReviewDecision) -> None:
+        self._review.validate(decision)
+
+    @workflow.signal
+    def review_decision(self, decision: ReviewDecision) -> None:
+        """The same decision as a signal, for the Web UI and `temporal workflow signal`."""
+        self._review.offer(decision)
 
     def _begin(self, event: EmailEvent) -> None:
-        info = workflow.info()
-        pdf = event.pdf
-        self._event = event
-        self._state = OrchestratorRunResult(
-            workflow_id=info.workflow_id,
-            run_id=info.run_id,
-            message_id=event.message_id,
-            started_at=workflow.now(),
-            idempotency_key=idempotency_key(event.message_id, pdf.sha256 if pdf else ""),
-        )
-        self._sa.message_id(event.message_id)
+        """Choose the behaviour of the run's version, then open its book."""
+        local_notify = workflow.patched(LOCAL_NOTIFY)
+        merged = local_notify or workflow.patched(MERGED_UPSERTS)
+        lean = merged or workflow.patched(LEAN_UPSERTS)
+        self._steps = Steps(self._book, local_notify=local_notify)
+        self._book.begin(event, sa.Publisher(lean=lean, merged=merged))
 
     async def _recognise(self, event: EmailEvent) -> CustomerMatch:
-        key = IdempotencyInput(key=self._state.idempotency_key)
-        stored = await self._local("check_idempotency", RunActivities.check_idempotency, key)
+        """Who sent it, is it a contract, and for which customer."""
+        key = IdempotencyInput(key=self._book.state.idempotency_key)
+        stored: IdempotencyResult = await self._steps.run(
+            Step.CHECK_IDEMPOTENCY, RunActivities.check_idempotency, key
+        )
         if stored.stored is not None:
-            self._adopt(stored.stored)
-        try:
-            info = await self._local("load_masterdata", MasterdataActivities.load_masterdata)
-        except steps.STEP_ERRORS as error:
-            self._end(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID, steps.cause_of(error))
+            self._book.adopt(stored.stored)
+        info: MasterdataInfo = await self._steps.run(
+            Step.LOAD_MASTERDATA, MasterdataActivities.load_masterdata
+        )
+        self._version = info.version
         find = MatchContactInput(from_email=event.from_email, version=info.version)
-        self._contact = await self._local("match_contact", MasterdataActivities.match_contact, find)
+        self._contact = await self._steps.run(
+            Step.MATCH_CONTACT, MasterdataActivities.match_contact, find
+        )
         if self._contact.contact_id is None:
-            self._end(RunStatus.UNKNOWN_CONTACT, ErrorCode.CONTACT_NOT_FOUND, "unknown sender")
-        self._state.contact_id = self._contact.contact_id
-        signal = await self._local(
-            "detect_contract_signal",
+            self._book.end(RunStatus.UNKNOWN_CONTACT, ErrorCode.CONTACT_NOT_FOUND, "unknown sender")
+        self._book.state.contact_id = self._contact.contact_id
+        signal = await self._steps.run(
+            Step.DETECT_CONTRACT_SIGNAL,
             MatchingActivities.detect_contract_signal,
             SignalInput(subject=event.subject, body_text=event.body_text, pdf=event.pdf),
         )
         if not signal.is_contract:
-            self._end(RunStatus.IGNORED, signal.reason, "not a contract email with a PDF")
-        pdf_name = event.pdf.filename if event.pdf else ""
+            self._book.end(RunStatus.IGNORED, signal.reason, "not a contract email with a PDF")
+        match: CustomerMatch = await self._match_customer(None)
+        self._book.set_customer(match.customer_id)
+        return match
+
+    async def _match_customer(self, chosen: str | None) -> CustomerMatch:
+        """The PDF's customer by fuzzy match, or the one a reviewer chose."""
+        event = self._book.event
         ask = MatchCustomerInput(
-            filename=pdf_name, contact_customer_id=self._contact.customer_id, version=info.version
+            filename=event.pdf.filename if event and event.pdf else "",
+            contact_customer_id=self._contact.customer_id,
+            version=self._version,
+            chosen_customer_id=chosen,
         )
-        match: CustomerMatch = await self._local(
-            "match_customer", MatchingActivities.match_customer, ask
+        match: CustomerMatch = await self._steps.run(
+            Step.MATCH_CUSTOMER, MatchingActivities.match_customer, ask
         )
-        self._set_customer(match.customer_id)
-        return await self._review(match, ask) if match.needs_review else match
+        return match
+
+    async def _ask_reviewer(self, match: CustomerMatch) -> CustomerMatch:
+        """Wait for a reviewer: approve continues (with the customer chosen), reject ends."""
+        book = self._book
+        timeout = timedelta(seconds=match.review_timeout_seconds)
+        deadline = (workflow.now() + timeout).isoformat()
+        book.state.review = rules.review_info(match, self._contact, deadline)
+        book.state.status = RunStatus.MANUAL_REVIEW
+        book.publish()
+        await self._tell_reviewers("manual_review")
+        try:  # the wait counts from after the mail, as it always has (recorded timers)
+            decision = await self._review.wait(workflow.now() + timeout, self._remind)
+        except TimeoutError:
+            book.end(RunStatus.REVIEW_EXPIRED, match.reason, "no review decision in time")
+        assert book.state.review is not None
+        book.state.review.decision = decision
+        if decision.decision == "reject":
+            book.end(RunStatus.REJECTED, match.reason, f"rejected by {decision.reviewer}")
+        book.state.status = RunStatus.RUNNING
+        if decision.customer_id and decision.customer_id != match.customer_id:
+            match = await self._match_customer(decision.customer_id)
+        book.set_customer(match.customer_id)
+        return match
+
+    async def _remind(self) -> None:
+        await self._tell_reviewers("review_reminder")
+
+    async def _tell_reviewers(self, kind: str) -> None:
+        await self._steps.notify(kind, [], include_reviewers=True)
+        if self._book.sa.lean:
+            self._book.publish()
 
     async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
-        pdf = event.pdf
+        """Dify reads the contract and drafts the order; the ERP creates it, exactly once."""
+        pdf, book = event.pdf, self._book
         assert pdf is not None
-        self._facts["customer_name"] = customer.customer_name
-        upload = await self._step(
-            "upload_pdf", ErrorCode.FILE_UPLOAD_FAILED, RunStatus.FAILED,
-            FileActivities.upload_pdf, UploadInput(sha256=pdf.sha256, filename=pdf.filename),
-        )  # fmt: skip
-        self._state.file_url = upload.file_url
-        read = ContractInput(
-            file_url=upload.file_url,
-            filename=pdf.filename,
-            customer_id=customer.customer_id or "",
-            customer_num=customer.customer_num,
+        book.facts["customer_name"] = customer.customer_name
+        upload: UploadResult = await self._steps.run(
+            Step.UPLOAD_PDF,
+            FileActivities.upload_pdf,
+            UploadInput(sha256=pdf.sha256, filename=pdf.filename),
         )
-        contract = await self._step(
-            "call_dify_contract", ErrorCode.DIFY_CONTRACT_FAILED, RunStatus.CONTRACT_PARSE_FAILED,
-            DifyActivities.call_dify_contract, read,
-        )  # fmt: skip
-        if not contract.ok:
-            self._end(
-                RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED, contract.reason
-            )
-        self._state.warnings.extend(contract.warnings)
-        self._facts["contract_no"] = contract.contract_meta.contract_no
-        payload = await self._step(
-            "call_dify_order_payload", ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED,
-            RunStatus.ORDER_PAYLOAD_BLOCKED, DifyActivities.call_dify_order_payload,
-            steps.payload_input(event, customer, self._contact, contract, upload.file_url),
-        )  # fmt: skip
-        if not payload.ok:
+        book.state.file_url = upload.file_url
+        contract = await self._read_contract(customer, upload.file_url, pdf.filename)
+        payload: OrderPayloadResult = await self._steps.run(
+            Step.CALL_DIFY_ORDER_PAYLOAD,
+            DifyActivities.call_dify_order_payload,
+            rules.payload_input(event, customer, self._contact, contract, upload.file_url),
+        )
+        if not payload.ok or payload.order_payload is None:
             code = ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED
-            self._end(RunStatus.ORDER_PAYLOAD_BLOCKED, code, payload.reason)
+            book.end(RunStatus.ORDER_PAYLOAD_BLOCKED, code, payload.reason)
         create = ErpInput(
             order_payload=payload.order_payload,
             message_id=event.message_id,
-            workflow_id=self._state.workflow_id,
-            idempotency_key=self._state.idempotency_key,
+            workflow_id=book.state.workflow_id,
+            idempotency_key=book.state.idempotency_key,
         )
-        erp = await self._step(
-            "call_erp_gateway", ErrorCode.ERP_CREATE_FAILED, RunStatus.ERP_ORDER_FAILED,
-            ErpActivities.call_erp_gateway, create,
-        )  # fmt: skip
-        self._state.sales_order_no, self._state.order_url = erp.sales_order_no, erp.order_url
-        self._state.status = RunStatus.SUCCESS
-
-    async def _step(
-        self, step: str, code: ErrorCode, status: RunStatus, fn: Callable[..., Any], arg: Any
-    ) -> Any:
-        """Run a step whose failure ends the run with a known status."""
-        try:
-            if step not in policies.REMOTE_POLICY:
-                return await self._local(step, fn, arg)
-            self._enter(step)
-            timeout, retry = policies.REMOTE_POLICY[step]
-            return await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=timeout, retry_policy=retry
-            )
-        except steps.STEP_ERRORS as error:
-            self._end(status, code, steps.cause_of(error))
-
-    async def _local(
-        self, step: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None
-    ) -> Any:
-        self._enter(step, visible=False)
-        return await workflow.execute_local_activity_method(
-            fn,
-            args=args,
-            start_to_close_timeout=policies.LOCAL_TIMEOUT,
-            retry_policy=retry or policies.LOCAL_RETRY,
+        erp: ErpResult = await self._steps.run(
+            Step.CALL_ERP_GATEWAY, ErpActivities.call_erp_gateway, create
         )
+        book.state.sales_order_no, book.state.order_url = erp.sales_order_no, erp.order_url
+        book.state.status = RunStatus.SUCCESS
 
-    async def _announce(self) -> None:
+    async def _read_contract(
+        self, customer: CustomerMatch, file_url: str, filename: str
+    ) -> ContractResult:
+        """The contract's header and lines, as Dify's contract app reads them."""
+        read = ContractInput(
+            file_url=file_url,
+            filename=filename,
+            customer_id=customer.customer_id or "",
+            customer_num=customer.customer_num,
+        )
+        contract: ContractResult = await self._steps.run(
+            Step.CALL_DIFY_CONTRACT, DifyActivities.call_dify_contract, read
+        )
+        if not contract.ok:
+            code = ErrorCode.DIFY_CONTRACT_FAILED
+            self._book.end(RunStatus.CONTRACT_PARSE_FAILED, code, contract.reason)
+        self._book.state.warnings.extend(contract.warnings)
+        meta = contract.contract_meta
+        self._book.facts["contract_no"] = meta.contract_no if meta else ""
+        return contract
+
+    async def _tell(self) -> None:
         """Tell the salesperson the outcome (nothing for ignored mails and duplicates)."""
-        if self._duplicate or self._state.status == RunStatus.IGNORED:
+        book = self._book
+        if book.duplicate or book.state.status == RunStatus.IGNORED:
             return
-        kind = OUTCOME_MAIL.get(self._state.status, "failure")
-        assert self._event is not None
-        to = [self._contact.sales_email] if self._contact.sales_email else self._event.to[:1]
-        await self._notify(kind, to, include_reviewers=kind != "success")
+        kind = OUTCOME_MAIL.get(book.state.status, "failure")
+        assert book.event is not None
+        to = [self._contact.sales_email] if self._contact.sales_email else book.event.to[:1]
+        await self._steps.notify(kind, to, include_reviewers=kind != "success")
 
-    async def _notify(self, kind: str, to: list[str], include_reviewers: bool = False) -> None:
-        """Send a mail; a failure becomes a warning, never a failed run."""
-        step = self._state.step
-        if self._sa.merged:  # the outcome is visible before the mail; the mail is not a step
-            self._upsert()
-        self._enter("notify_sales", visible=not self._sa.merged)
-        notice = NotifyInput(
-            kind=kind,
-            to=to,
-            workflow_id=self._state.workflow_id,
-            include_reviewers=include_reviewers,
-            context=steps.mail_context(self._state, self._event, self._facts),
-        )
-        try:
-            if self._local_notify:
-                await workflow.execute_local_activity_method(
-                    NotifyActivities.notify_sales,
-                    notice,
-                    start_to_close_timeout=policies.NOTIFY_TIMEOUT,
-                    retry_policy=policies.NOTIFY_RETRY,
-                )
-            else:
-                await workflow.execute_activity_method(
-                    NotifyActivities.notify_sales,
-                    notice,
-                    start_to_close_timeout=policies.NOTIFY_TIMEOUT,
-                    retry_policy=policies.NOTIFY_RETRY,
-                )
-        except steps.STEP_ERRORS as error:
-            self._state.warnings.append(f"notification {kind} failed: {steps.cause_of(error)}")
-        self._enter(step, visible=False)
-
-    def _enter(self, step: str, visible: bool = True) -> None:
-        """Record the current step; visible steps are also published as search attributes."""
-        self._state.step = step
-        if visible or not self._sa.lean:
-            self._upsert()
-
-    def _set_customer(self, customer_id: str | None) -> None:
-        self._state.customer_id = customer_id
-        self._sa.customer(customer_id)
-
-    def _upsert(self) -> None:
-        self._sa.state(self._state.status, self._state.step, self._state.customer_id)
-
-    def _adopt(self, stored: OrchestratorRunResult) -> None:
-        """Short-circuit to the order this email already produced."""
-        keep = {"workflow_id", "run_id", "started_at", "message_id"}
-        self._state = stored.model_copy(update={k: getattr(self._state, k) for k in keep})
-        self._state.warnings.append(f"duplicate of {stored.workflow_id}: order already created")
-        self._duplicate = True
-        raise _Stop()
-
-    def _record(self, status: RunStatus, code: ErrorCode | None, message: str) -> None:
-        self._state.status = status
-        error = RunError(code=code or "UNEXPECTED", message=message, step=self._state.step)
-        self._state.errors.append(error)
-
-    def _end(self, status: RunStatus, code: ErrorCode | None, message: str) -> NoReturn:
-        self._record(status, code, message)
-        raise _Stop()
+    async def _finish(self) -> None:
+        """Record the outcome (retried until the database answers), after every handler ended."""
+        self._book.state.finished_at = workflow.now()
+        self._book.publish()
+        finalize = FinalizeInput(result=self._book.state)
+        await self._steps.run(Step.FINALIZE, RunActivities.finalize, finalize)
+        await workflow.wait_condition(workflow.all_handlers_finished)

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from activities.mime import parse_message
+from api.attachments import by_size, store_attachment
 from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
-from api.intake import by_size, store_attachment
+from mail.mime import parse_message
 from models.runs import SubmitAnswer
 
 router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(require_api_key)])

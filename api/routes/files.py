@@ -3,9 +3,9 @@
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, Response
 
-from activities.files import verify_file_signature
+from api.attachments import INLINE_BYTES
 from api.deps import BlobsDep, SettingsDep
-from api.intake import INLINE_BYTES
+from storage.signed_urls import verify_file_signature
 
 router = APIRouter(tags=["files"])
 

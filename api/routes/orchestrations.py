@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.attachments import attachment_bytes, by_size, ensure_message_id, store_attachment
 from api.deps import (
     BlobsDep,
     OutboxDep,
@@ -17,7 +18,6 @@ from api.deps import (
     TemporalDep,
     require_api_key,
 )
-from api.intake import attachment_bytes, by_size, ensure_message_id, store_attachment
 from api.outbox import queued_run
 from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run

@@ -10,24 +10,18 @@ from imap_tools import AND, BaseMailBox, MailBoxUnencrypted
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.files import BlobStore
-from activities.ingest import Ingester
-from activities.mailbox import MailboxActivities, PollInput, PollResult
+from activities.mailbox import MailboxActivities
+from mail.ingest import Ingester
 from models.db import make_engine
 from models.email import workflow_id_for
-from models.ingest import IngestStatus
+from models.ingest import IngestStatus, PollInput, PollResult
 from models.runs import OrchestratorRunResult, RunStatus
-from sandbox.demo import contract_pdf, raw_contract_email
+from sandbox.demo import contract_pdf
 from settings import MailboxConfig, Settings
+from storage.blobs import BlobStore
+from temporal_client import blocking_starter, sync_schedules
 from tests.dovecot import Imap
-from tests.servers import running_worker
-from workflows.schedules import sync_schedules
-
-
-def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
-    return raw_contract_email(
-        message_id, pdf or contract_pdf("HT-IMAP"), subject="采购合同 HT-IMAP"
-    )
+from tests.helpers import contract_message, running_worker
 
 
 def configure(settings: Settings, imap: Imap, **mailbox: Any) -> Settings:
@@ -50,7 +44,8 @@ def imap_box(settings: Settings) -> MailBoxUnencrypted:
 def ingester(settings: Settings, client: Client) -> Ingester:
     engine = make_engine(settings.db_url)
     store = BlobStore(settings.blob_dir)
-    return Ingester(engine, store, client, asyncio.get_running_loop(), settings)
+    start = blocking_starter(client, asyncio.get_running_loop(), settings.task_queue)
+    return Ingester(engine, store, start, settings)
 
 
 async def poll(

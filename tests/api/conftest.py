@@ -5,12 +5,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from settings import Settings
-from tests.servers import running_worker
+from tests.helpers import open_api, running_worker
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -21,19 +19,6 @@ async def dev_settings(
     dev = settings.model_copy(update={"task_queue": f"dev-{uuid.uuid4()}"})
     async with running_worker(dev_env.client, dev):
         yield dev
-
-
-async def open_api(
-    settings: Settings, env: WorkflowEnvironment, temporal: Client | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app, started, behind an HTTP client with the test key (`temporal`: its own client)."""
-    app = create_app(settings, temporal or env.client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api", headers={"X-API-Key": "test-key"}
-        ) as client:
-            yield client
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -13,9 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.codec import ENCODING, EncryptionCodec, data_converter, parse_keys
 from sandbox.demo import make_email
 from settings import Settings
-from tests.api.conftest import open_api
-from tests.servers import running_worker
-from tests.workflows.test_sales_email import by_reference
+from tests.helpers import by_reference, open_api, running_worker
 from workflows.sales_email import SalesEmailWorkflow
 
 OLD = f"k1:{base64.b64encode(os.urandom(32)).decode()}"

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.migrate import upgrade
 from settings import Settings
-from tests.api.conftest import open_api
+from tests.helpers import open_api
 from tests.postgres import create_database
 
 MD = "/v1/masterdata"

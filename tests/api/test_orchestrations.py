@@ -11,13 +11,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from api.intake import INLINE_BYTES
+from api.attachments import INLINE_BYTES
 from models.email import workflow_id_for
 from sandbox.demo import contract_pdf, make_email, raw_contract_email
 from settings import Settings
-from tests.api.conftest import open_api
-from tests.conftest import Sims
-from tests.servers import run_result
+from tests.helpers import Sims, open_api, run_result
 
 RUN = "/v1/orchestrations/sales-email/run"
 RUNS = "/v1/orchestrations/sales-email/runs"

@@ -29,10 +29,8 @@ from models.migrate import upgrade
 from models.runs import RunStatus
 from sandbox.demo import make_email
 from settings import Settings
-from tests.api.conftest import open_api
+from tests.helpers import by_reference, open_api, run_result
 from tests.postgres import create_database
-from tests.servers import run_result
-from tests.workflows.test_sales_email import by_reference
 
 RUNS = "/v1/orchestrations/sales-email/runs"
 

@@ -16,9 +16,8 @@ from models.migrate import SchemaOutdated, ensure_migrated, upgrade
 from models.runs import RunStatus
 from sandbox.demo import demo_masterdata, make_email
 from settings import Settings
+from tests.helpers import run, running_worker
 from tests.postgres import create_database
-from tests.servers import running_worker
-from tests.workflows.test_sales_email import run
 
 
 def test_unmigrated_database_is_refused_until_upgraded(data_dir: Path) -> None:

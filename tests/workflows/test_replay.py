@@ -12,7 +12,7 @@ from models.codec import PLAIN_CONVERTER
 from models.runs import ReviewDecision, RunStatus
 from sandbox.demo import make_email
 from settings import Settings
-from tests.workflows.test_sales_email import start, wait_for_review
+from tests.helpers import start, wait_for_review
 from workflows.sales_email import SalesEmailWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"

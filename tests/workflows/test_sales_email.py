@@ -1,87 +1,32 @@
 """SalesEmailWorkflow on the time-skipping server, with real activities and simulators over HTTP."""
 
 import asyncio
-import base64
 import uuid
 from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowHandle
+from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
-from activities.files import BlobStore
-from api.intake import store_attachment
 from models.db import make_engine
-from models.email import EmailEvent
 from models.migrate import upgrade
-from models.runs import AuditEvent, OrchestratorRunResult, ReviewDecision, RunStatus
+from models.runs import AuditEvent, ReviewDecision, RunStatus
 from sandbox.demo import contract_pdf, make_email
 from sandbox.pdf import make_pdf
 from settings import Settings
-from tests.conftest import Sims
-from tests.servers import running_worker
+from storage.blobs import BlobStore
+from tests.helpers import (
+    Sims,
+    audited,
+    by_reference,
+    eventually_mailed,
+    mails_to,
+    run,
+    running_worker,
+    start,
+    wait_for_review,
+)
 from workflows import policies
 from workflows.sales_email import SalesEmailWorkflow
-
-
-def by_reference(event: EmailEvent, settings: Settings) -> EmailEvent:
-    """Store the attachment bytes as the API does, and keep only references."""
-    store = BlobStore(settings.blob_dir)
-    refs = [
-        store_attachment(
-            a, base64.b64decode(a.bytes_b64 or ""), store, settings.max_attachment_bytes
-        )
-        for a in event.attachments
-    ]
-    return event.model_copy(update={"attachments": refs})
-
-
-async def start(
-    client: Client, settings: Settings, event: EmailEvent
-) -> WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]:
-    return await client.start_workflow(
-        SalesEmailWorkflow.run,
-        by_reference(event, settings),
-        id=f"test-{uuid.uuid4()}",
-        task_queue=settings.task_queue,
-    )
-
-
-async def run(client: Client, settings: Settings, event: EmailEvent) -> OrchestratorRunResult:
-    handle = await start(client, settings, event)
-    return await handle.result()
-
-
-async def wait_for_review(
-    handle: WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult],
-) -> OrchestratorRunResult:
-    for _ in range(200):
-        state = await handle.query(SalesEmailWorkflow.status)
-        if state.status == RunStatus.MANUAL_REVIEW:
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run never reached MANUAL_REVIEW: {state}")
-
-
-async def eventually_mailed(sims: Sims, address: str, text: str) -> None:
-    for _ in range(100):
-        if any(text in subject for subject in mails_to(sims, address)):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no mail with {text!r} to {address}: {mails_to(sims, address)}")
-
-
-def audited(engine: Engine, workflow_id: str) -> list[AuditEvent]:
-    """The audit rows of a run's step attempts written so far."""
-    with Session(engine) as session:
-        return list(session.exec(select(AuditEvent).where(AuditEvent.workflow_id == workflow_id)))
-
-
-def mails_to(sims: Sims, address: str) -> list[str]:
-    return [
-        str(m["Subject"]) for m in sims.smtp.messages if address in f"{m['To']} {m['Cc'] or ''}"
-    ]
 
 
 async def test_happy_path_creates_one_order_and_tells_the_salesperson(
@@ -230,8 +175,9 @@ async def test_remote_steps_are_scheduled_with_their_own_timeout_and_retries(
         if e.HasField("activity_task_scheduled_event_attributes")
     }
     assert scheduled == {
-        step: (timeout, retry.maximum_attempts)
-        for step, (timeout, retry) in policies.REMOTE_POLICY.items()
+        step: (rule.timeout, rule.retry.maximum_attempts)
+        for step, rule in policies.POLICIES.items()
+        if rule.remote
     }
 
 

@@ -4,7 +4,7 @@ from email import message_from_bytes, policy
 from email.header import Header
 from email.message import EmailMessage
 
-from activities.mime import parse_message, sniff_content_type
+from mail.mime import parse_message, sniff_content_type
 from sandbox.demo import contract_pdf
 
 

@@ -6,7 +6,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from activities.files import BlobStore, sign_file_url, verify_file_signature
+from storage.blobs import BlobStore
+from storage.signed_urls import sign_file_url, verify_file_signature
 
 
 def test_blob_store_is_content_addressed(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from datetime import timedelta
 import httpx
 from temporalio.exceptions import ApplicationError
 
+from models.errors import ErrorType, transient
+
 RETRYABLE_CLIENT_STATUSES = {408, 425, 429}
 
 
@@ -17,7 +19,7 @@ def error_detail(response: httpx.Response) -> dict[str, object]:
     return body if isinstance(body, dict) else {"message": str(body)[:500]}
 
 
-def raise_for_status(response: httpx.Response, error_type: str) -> None:
+def raise_for_status(response: httpx.Response, error_type: ErrorType) -> None:
     """Raise a non-retryable ApplicationError for a 4xx; let 5xx/429 raise retryably."""
     if response.is_success:
         return
@@ -28,5 +30,5 @@ def raise_for_status(response: httpx.Response, error_type: str) -> None:
     retry_after = response.headers.get("retry-after", "")
     delay = timedelta(seconds=float(retry_after)) if retry_after.isdigit() else None
     raise ApplicationError(
-        message.strip(), detail, type=f"{error_type}Transient", next_retry_delay=delay
+        message.strip(), detail, type=transient(error_type), next_retry_delay=delay
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from activities.matching import CustomerIndex, normalise_filename, normalise_name
+from matching.index import CustomerIndex, normalise_filename, normalise_name
 from models.masterdata import Customer
 
 

@@ -1,24 +1,24 @@
 """Ingesting a raw message from a mailbox: blobs, a unique record, the run, in that order."""
 
-import asyncio
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
-from temporalio.client import Client
 
-from activities.files import BlobStore
-from activities.intake import start_run
-from activities.mime import parse_message
-from models.email import normalise_message_id, workflow_id_for
+from mail.mime import parse_message
+from models.email import EmailEvent, normalise_message_id, workflow_id_for
 from models.ingest import IngestedMessage, IngestStatus, MailboxState
 from models.masterdata import utcnow
+from models.runs import SubmitAnswer
 from settings import MailboxConfig, Settings
+from storage.blobs import BlobStore
 
-START_TIMEOUT = 60.0
 Position = tuple[str, str, int, int]  # mailbox, folder, uidvalidity, uid
+# Starts the run of an email (or finds it) and answers; blocking, called from the poll's thread.
+Starter = Callable[[EmailEvent], SubmitAnswer]
 
 
 class Ingester:
@@ -28,14 +28,12 @@ class Ingester:
         self,
         engine: Engine,
         store: BlobStore,
-        client: Client,
-        loop: asyncio.AbstractEventLoop,
+        start: Starter,
         settings: Settings,
     ) -> None:
         self._engine = engine
         self._store = store
-        self._client = client
-        self._loop = loop
+        self._start = start
         self._settings = settings
 
     def position(self, config: MailboxConfig, validity: int, resumed: int = 0) -> int:
@@ -89,10 +87,7 @@ class Ingester:
         known = self._record(
             position, digest, message_id, workflow_id, IngestStatus.RECORDED, len(raw)
         )
-        future = asyncio.run_coroutine_threadsafe(
-            start_run(self._client, event, self._settings.task_queue), self._loop
-        )
-        answer = future.result(timeout=START_TIMEOUT)
+        answer = self._start(event)
         self._set_status(digest, IngestStatus.STARTED, only_from=IngestStatus.RECORDED)
         return "duplicates" if known or answer.duplicate else "started"
 

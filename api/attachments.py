@@ -9,9 +9,9 @@ import httpx
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from activities.files import BlobStore
-from activities.mime import sniff_content_type
+from mail.mime import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
+from storage.blobs import BlobStore
 
 T = TypeVar("T")
 DOWNLOAD_TIMEOUT = 30.0

@@ -1,0 +1,1 @@
+"""Email as data: parsing MIME, talking IMAP, recording what a mailbox delivered."""

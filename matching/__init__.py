@@ -1,0 +1,1 @@
+"""Recognising customers: name normalisation, the fuzzy index, the cached masterdata snapshot."""

