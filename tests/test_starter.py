@@ -9,12 +9,14 @@ from pathlib import Path
 import httpx
 
 from settings import Settings
+from tests.helpers import free_port
 
 MCS = str(Path(sys.executable).parent / "mcs")
 
 
-async def mcs(settings: Settings, *args: str) -> tuple[int, str]:
+async def mcs(settings: Settings, *args: str, **variables: str) -> tuple[int, str]:
     env = {**os.environ, "MCS_API_PORT": str(settings.api_port), "MCS_API_KEYS": "test-key"}
+    env.update(variables)
     process = await asyncio.create_subprocess_exec(
         MCS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -77,3 +79,21 @@ async def test_submit_eml_and_list_runs(settings: Settings, api_url: str, data_d
     assert json.loads(output)["workflow_id"].startswith("sales-email-")
     code, output = await mcs(settings, "submit", str(data_dir / "nope.eml"))
     assert code != 0 and "no such file" in output
+
+
+async def test_an_api_that_is_not_running_is_one_line_that_says_what_to_do(
+    settings: Settings,
+) -> None:
+    port = str(free_port())  # nothing listens there
+    code, output = await mcs(settings, "runs", MCS_API_PORT=port)
+    assert code == 1 and "Traceback" not in output
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"mcs: cannot reach the MCS API at http://127.0.0.1:{port}")
+    assert "mcs dev" in line and "MCS_PUBLIC_BASE_URL" in line
+
+
+async def test_invalid_settings_are_one_line_naming_the_variable(settings: Settings) -> None:
+    code, output = await mcs(settings, "runs", MCS_MAILBOXES='[{"name": "x"}]')
+    assert code == 1 and "Traceback" not in output
+    [line] = output.strip().splitlines()
+    assert line.startswith("mcs: invalid settings: MCS_MAILBOXES.0.HOST: Field required")

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from models.steps import Step
     from workflows import sales_email_rules as rules
     from workflows import search_attributes as sa
-    from workflows.sales_email_review import Review
+    from workflows.sales_email_review import REVIEW_REMINDER, Review
     from workflows.sales_email_run import RunBook, Steps, Stop
 
 # Patch: search attributes are upserted before remote steps and on status changes only,
@@ -46,6 +46,8 @@ MERGED_UPSERTS = "merged-search-attribute-upserts"
 # Patch, on top of the merged upserts: mails are sent by a local activity. A mail to the relay is
 # short and local; as an activity it cost a quarter of the server's CPU per run (5 fewer events).
 LOCAL_NOTIFY = "local-notify"
+# Every patch of this workflow, oldest first (see "Retiring a patch" in the README).
+PATCHES = (LEAN_UPSERTS, REVIEW_REMINDER, MERGED_UPSERTS, LOCAL_NOTIFY)
 OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
 

@@ -1,5 +1,6 @@
 """Replay safety: recorded histories must replay on the current workflow code."""
 
+import json
 import os
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from models.runs import ReviewDecision, RunStatus
 from sandbox.demo import make_email
 from settings import Settings
 from tests.helpers import start, wait_for_review
-from workflows.sales_email import SalesEmailWorkflow
+from workflows.sales_email import PATCHES, SalesEmailWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 RECORD = os.environ.get("MCS_RECORD_HISTORIES", "")  # a file-name suffix, e.g. "-v2"
@@ -33,6 +34,28 @@ def recorded() -> list[WorkflowHistory]:
 @pytest.mark.parametrize("history", recorded(), ids=lambda h: h.workflow_id)
 async def test_recorded_history_replays(history: WorkflowHistory) -> None:
     await replay(history)
+
+
+def patches_in(history: WorkflowHistory) -> set[str]:
+    """The patch ids whose markers the run recorded."""
+    found = set()
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == "core_patch":
+            [payload] = marker.details["patch-data"].payloads
+            found.add(json.loads(payload.data)["id"])
+    return found
+
+
+def test_every_patch_is_guarded_by_histories_from_both_sides() -> None:
+    """Each `workflow.patched` branch replays a run from before the patch and one after it: the
+    old branch may go (deprecate_patch) only together with the histories that still need it."""
+    marked = [patches_in(history) for history in recorded()]
+    assert set().union(*marked) == set(PATCHES), "a patch is missing from PATCHES or histories"
+    for position, patch in enumerate(PATCHES):
+        assert any(patch in m for m in marked), f"no recorded run with {patch}"
+        before = [m for m in marked if not m & set(PATCHES[position:])]
+        assert before, f"no recorded run from before {patch}"
 
 
 async def test_recorded_histories_cover_the_main_outcomes() -> None:
