@@ -1,6 +1,7 @@
 """The one settings class of MCS; every MCS_* environment variable is read here."""
 
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
     contract_keywords: Annotated[list[str], NoDecode] = ["采购合同"]
     review_timeout: timedelta = timedelta(hours=72)
     max_attachment_bytes: int = 25 * 1024 * 1024
+    order_total_tolerance: Decimal = Decimal("0.005")  # a share of the total ("0.5%" or 0.005)
+    order_currencies: Annotated[list[str], NoDecode] = ["CNY"]
     mailboxes: list[MailboxConfig] = []
     payload_key: str = Field(default="", repr=False)
     codec_origins: Annotated[list[str], NoDecode] = []
@@ -91,7 +94,22 @@ class Settings(BaseSettings):
                 return mailbox
         raise KeyError(f"no mailbox {name!r} in MCS_MAILBOXES")
 
-    @field_validator("api_keys", "contract_keywords", "codec_origins", mode="before")
+    @field_validator("order_total_tolerance", mode="before")
+    @classmethod
+    def _percent(cls, value: object) -> object:
+        """Accept "0.5%" as well as 0.005."""
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return Decimal(value.strip().removesuffix("%")) / 100
+        return value
+
+    @field_validator("order_currencies", mode="after")
+    @classmethod
+    def _upper(cls, value: list[str]) -> list[str]:
+        return [currency.upper() for currency in value]
+
+    @field_validator(
+        "api_keys", "contract_keywords", "codec_origins", "order_currencies", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Accept a comma-separated string as well as a list."""

@@ -19,6 +19,7 @@ from activities.mailbox import MailboxActivities
 from activities.masterdata import MasterdataActivities
 from activities.matching import MatchingActivities
 from activities.notify import NotifyActivities
+from activities.orders import OrderActivities
 from activities.runs import RunActivities
 from mail.ingest import Ingester
 from matching.snapshot import MasterdataCache
@@ -60,6 +61,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             RunActivities(engine),
             MasterdataActivities(cache),
             MatchingActivities(cache, settings),
+            OrderActivities(cache, engine, settings),
             FileActivities(store, settings),
             MailboxActivities(settings, ingester),
             DifyActivities(http, settings),

@@ -13,12 +13,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities._http import raise_for_status
 from models.errors import ErrorType
+from models.orders import OrderPayload
 from models.results import (
     ContractInput,
     ContractItem,
     ContractMeta,
     ContractResult,
-    OrderPayload,
     OrderPayloadInput,
     OrderPayloadResult,
 )

@@ -15,7 +15,10 @@ from settings import Settings
 from templates import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
-KINDS = {"success", "failure", "manual_review", "review_reminder", "unknown_contact"}
+KINDS = {
+    "success", "failure", "manual_review", "order_review", "review_reminder", "unknown_contact",
+    "unsupported_attachment",
+}  # fmt: skip
 
 
 def redact_email(address: str) -> str:

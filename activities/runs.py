@@ -6,7 +6,13 @@ from temporalio import activity
 
 from models.masterdata import utcnow
 from models.results import FinalizeInput, IdempotencyInput, IdempotencyResult
-from models.runs import IdempotencyRecord, OrchestratorRunResult, RunRecord, RunStatus
+from models.runs import (
+    IdempotencyRecord,
+    OrchestratorRunResult,
+    OrderedContract,
+    RunRecord,
+    RunStatus,
+)
 
 
 class RunActivities:
@@ -51,4 +57,20 @@ class RunActivities:
                         result=data,
                     )
                 )
+            if is_new_order and result.contract_no and result.customer_id:
+                self._remember_contract(session, result)
             session.commit()
+
+    @staticmethod
+    def _remember_contract(session: Session, result: OrchestratorRunResult) -> None:
+        """The first order of a contract is what later duplicates are named after."""
+        key = (result.customer_id, result.contract_no)
+        if session.get(OrderedContract, key) is None:
+            session.add(
+                OrderedContract(
+                    customer_id=result.customer_id or "",
+                    contract_no=result.contract_no or "",
+                    workflow_id=result.workflow_id,
+                    sales_order_no=result.sales_order_no or "",
+                )
+            )

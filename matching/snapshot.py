@@ -20,6 +20,7 @@ class Snapshot:
     customers: dict[str, Customer]
     contacts_by_email: dict[str, Contact]
     index: CustomerIndex
+    products: set[str]  # product codes as the order guard compares them
 
 
 class MasterdataCache:
@@ -55,4 +56,5 @@ class MasterdataCache:
             customers={c.customer_id: c for c in customers},
             contacts_by_email={c.email.strip().lower(): c for c in contacts},
             index=CustomerIndex(customers),
+            products=store.product_keys(session),
         )

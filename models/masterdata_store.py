@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from models.masterdata import (
     Company,
@@ -24,6 +24,7 @@ from models.masterdata import (
     ProductBase,
     utcnow,
 )
+from models.orders import OrderPayload, product_key
 
 
 @dataclass(frozen=True)
@@ -247,3 +248,17 @@ def from_csv(text: str) -> MasterdataSet:
         except ValueError as error:
             raise MasterdataError([f"line {line}: {error}"]) from error
     return MasterdataSet.model_validate({name: rows})
+
+
+def product_keys(session: Session) -> set[str]:
+    """Every product code of masterdata, as the order guard compares them."""
+    codes = session.execute(select(col(Product.product_code))).scalars()
+    return {product_key(code) for code in codes}
+
+
+def unknown_products(session: Session, payload: OrderPayload) -> list[str]:
+    """The product codes of an order that masterdata does not know, in the order's order."""
+    known = product_keys(session)
+    return [
+        line.product_code for line in payload.lines if product_key(line.product_code) not in known
+    ]

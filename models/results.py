@@ -3,15 +3,12 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
-
 from models.email import EmailAttachment
+from models.orders import Finding, GuardContext, Lenient, OrderPayload
 from models.runs import Candidate, ErrorCode, OrchestratorRunResult
 
 
-class ContractMeta(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class ContractMeta(Lenient):
     contract_no: str = ""
     customer_name: str = ""
     sign_date: str = ""
@@ -19,36 +16,13 @@ class ContractMeta(BaseModel):
     total_amount: Decimal | None = None
 
 
-class ContractItem(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class ContractItem(Lenient):
     product_code: str = ""
     product_name: str = ""
     quantity: Decimal = Decimal(0)
     unit: str = ""
     unit_price: Decimal | None = None
     amount: Decimal | None = None
-
-
-class OrderLine(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    product_code: str
-    quantity: Decimal
-    unit: str = ""
-    unit_price: Decimal | None = None
-
-
-class OrderPayload(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    customer_id: str
-    customer_num: str = ""
-    contact_id: str = ""
-    contract_no: str = ""
-    currency: str = ""
-    lines: list[OrderLine]
-    remark: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +136,29 @@ class OrderPayloadResult:
     ok: bool
     reason: str = ""
     order_payload: OrderPayload | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCheckInput:
+    """A draft and the run's facts it is checked against (the step adds the settings);
+    `duplicates`: also look for an earlier order of the same contract (not again for a
+    reviewer's correction: the reviewer has seen that finding)."""
+
+    draft: OrderPayload
+    context: GuardContext
+    contract_no: str
+    workflow_id: str
+    duplicates: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCheckResult:
+    """The guard's findings, and the order the ERP would receive (for the run's customer)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    payload: OrderPayload | None = None
+    context: GuardContext | None = None  # with the settings' tolerance and currencies
+    review_timeout_seconds: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

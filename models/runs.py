@@ -10,6 +10,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from models.masterdata import utcnow
+from models.orders import Finding, OrderPayload
 
 
 class RunStatus(StrEnum):
@@ -37,6 +38,7 @@ class ErrorCode(StrEnum):
     DIFY_CONTRACT_FAILED = "DIFY_CONTRACT_FAILED"
     DIFY_ORDER_PAYLOAD_BLOCKED = "DIFY_ORDER_PAYLOAD_BLOCKED"
     ERP_CREATE_FAILED = "ERP_CREATE_FAILED"
+    UNSUPPORTED_ATTACHMENT = "UNSUPPORTED_ATTACHMENT"
 
 
 class RunError(BaseModel):
@@ -53,9 +55,12 @@ class Candidate(BaseModel):
 
 
 class ReviewInfo(BaseModel):
-    """What a reviewer needs to decide: why, the candidates, and the contact's own customer."""
+    """What a reviewer needs to decide. A customer review: why, the candidates and the contact's
+    own customer. An order review: the guard's findings (the draft is the run's order_payload)."""
 
+    kind: Literal["customer", "order"] = "customer"
     reason: str
+    findings: list[Finding] = []
     candidates: list[Candidate] = []
     contact_customer_id: str = ""
     deadline: datetime | None = None
@@ -69,6 +74,7 @@ class ReviewDecision(BaseModel):
     customer_id: str | None = None
     reviewer: str = Field(min_length=1)
     comment: str | None = None
+    order_payload: OrderPayload | None = None  # an order review: the corrected draft to send
 
     @field_validator("reviewer")
     @classmethod
@@ -97,6 +103,8 @@ class OrchestratorRunResult(BaseModel):
     warnings: list[str] = []
     errors: list[RunError] = []
     review: ReviewInfo | None = None
+    contract_no: str | None = None
+    order_payload: OrderPayload | None = None  # the draft, while an order review waits and after
 
 
 class SubmitAnswer(BaseModel):
@@ -132,6 +140,18 @@ class IdempotencyRecord(SQLModel, table=True):
     workflow_id: str
     sales_order_no: str
     result: dict[str, object] = SQLField(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class OrderedContract(SQLModel, table=True):
+    """A contract that became an ERP order: the same (customer, contract no.) again is a finding."""
+
+    __tablename__ = "ordered_contracts"
+
+    customer_id: str = SQLField(primary_key=True)
+    contract_no: str = SQLField(primary_key=True)
+    workflow_id: str
+    sales_order_no: str
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 

@@ -17,6 +17,7 @@ class Step(StrEnum):
     UPLOAD_PDF = "upload_pdf"
     CALL_DIFY_CONTRACT = "call_dify_contract"
     CALL_DIFY_ORDER_PAYLOAD = "call_dify_order_payload"
+    REVIEW_ORDER = "review_order"
     CALL_ERP_GATEWAY = "call_erp_gateway"
     NOTIFY_SALES = "notify_sales"
     FINALIZE = "finalize"

@@ -33,7 +33,9 @@ def demo_masterdata() -> MasterdataSet:
     products = [
         ProductBase(product_id="P1", product_code="P-100", name="Hydraulic pump", unit="pcs"),
         ProductBase(product_id="P2", product_code="P-200", name="Valve block", unit="pcs"),
-    ]
+        ProductBase(product_id="P7", product_code="REJECT-7", name="Pump the ERP refuses",
+                    unit="pcs"),
+    ]  # fmt: skip
     return MasterdataSet(customers=customers, contacts=contacts, products=products)
 
 
@@ -45,6 +47,12 @@ def contract_pdf(
     return make_contract_pdf(Contract(contract_no, "demo customer", items=items), pad_to=pad_to)
 
 
+def contract_number(marker: str = "") -> str:
+    """A contract no. of its own (the order guard finds a contract ordered twice); a `marker`
+    such as GUARD-ZERO makes the Dify simulator draft a flawed order (sandbox.dify._flawed)."""
+    return f"HT-{marker + '-' if marker else ''}{uuid.uuid4().hex[:8].upper()}"
+
+
 def make_email(
     sender: str = "buyer@huadong.example",
     subject: str = "采购合同 HT-2026-001",
@@ -53,7 +61,7 @@ def make_email(
     message_id: str | None = None,
 ) -> EmailEvent:
     """An EmailEvent with its PDF inline (bytes_b64), as `POST .../run` takes it."""
-    data = pdf if pdf is not None else contract_pdf("HT-2026-001")
+    data = pdf if pdf is not None else contract_pdf(contract_number())
     attachments = []
     if filename is not None:
         encoded = base64.b64encode(data).decode()
@@ -82,7 +90,10 @@ def demo_emails() -> dict[str, EmailEvent]:
         "MANUAL_REVIEW (mismatch)": make_email(filename="采购合同_远航科技_20261120.pdf"),
         "CONTRACT_PARSE_FAILED": make_email(pdf=make_pdf(["A holiday photo, not a contract"])),
         "ORDER_PAYLOAD_BLOCKED": make_email(pdf=contract_pdf("HT-2026-002", ("BLOCK-9",))),
-        "ERP_ORDER_FAILED": make_email(pdf=contract_pdf("HT-2026-003", ("REJECT-7",))),
+        "ERP_ORDER_FAILED": make_email(pdf=contract_pdf(contract_number(), ("REJECT-7",))),
+        "MANUAL_REVIEW (order: unknown product)": make_email(
+            pdf=contract_pdf(contract_number(), ("P-100", "X-404"))
+        ),
     }
 
 
@@ -101,7 +112,7 @@ def raw_contract_email(
         message["Message-ID"] = message_id
     message.set_content("见附件")
     message.add_attachment(
-        pdf if pdf is not None else contract_pdf("HT-2026-001"),
+        pdf if pdf is not None else contract_pdf(contract_number()),
         maintype="application", subtype="pdf", filename="采购合同_华东机械.pdf",
     )  # fmt: skip
     return message.as_bytes()

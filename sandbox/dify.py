@@ -91,7 +91,23 @@ def order_answer(inputs: dict[str, Any]) -> dict[str, Any]:
         "lines": lines,
         "remark": f"from email {inputs.get('message_id', '')}",
     }
-    return {"ok": True, "order_payload": payload}
+    return {"ok": True, "order_payload": _flawed(payload, str(meta.get("contract_no", "")))}
+
+
+def _flawed(payload: dict[str, Any], contract_no: str) -> dict[str, Any]:
+    """The draft a model gets wrong, on demand: a marker in the contract no. says how."""
+    lines: list[dict[str, Any]] = payload["lines"]
+    if "GUARD-CUSTOMER" in contract_no:
+        payload.update(customer_id="C002", customer_num="YH-2002")
+    if "GUARD-EMPTY" in contract_no:
+        payload["lines"] = []
+    if "GUARD-ZERO" in contract_no and lines:
+        lines[0]["quantity"] = "0"
+    if "GUARD-TOTAL" in contract_no and lines:
+        lines[0]["unit_price"] = str(Decimal(str(lines[0]["unit_price"])) * 2)
+    if "GUARD-NULLS" in contract_no:
+        payload.update(contact_id=None, remark=None, customer_num=None)
+    return payload
 
 
 def _as_answer(data: dict[str, Any]) -> str:

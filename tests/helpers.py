@@ -26,7 +26,7 @@ from api.main import create_app
 from devstack import free_port, serve
 from models.email import EmailEvent
 from models.runs import AuditEvent, OrchestratorRunResult, RunStatus
-from sandbox.demo import contract_pdf, raw_contract_email
+from sandbox.demo import contract_number, contract_pdf, raw_contract_email
 from sandbox.faults import FaultState
 from sandbox.smtp import SinkHandler
 from settings import Settings
@@ -163,5 +163,5 @@ def mails_to(sims: Sims, address: str) -> list[str]:
 
 def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
     return raw_contract_email(
-        message_id, pdf or contract_pdf("HT-IMAP"), subject="采购合同 HT-IMAP"
+        message_id, pdf or contract_pdf(contract_number()), subject="采购合同 HT-IMAP"
     )

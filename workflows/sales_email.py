@@ -10,8 +10,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.files import FileActivities
     from activities.masterdata import MasterdataActivities
     from activities.matching import MatchingActivities
+    from activities.orders import OrderActivities
     from activities.runs import RunActivities
     from models.email import EmailEvent
+    from models.orders import OrderPayload
     from models.results import (
         ContactMatch,
         ContractInput,
@@ -25,12 +27,19 @@ with workflow.unsafe.imports_passed_through():
         MasterdataInfo,
         MatchContactInput,
         MatchCustomerInput,
+        OrderCheckResult,
         OrderPayloadResult,
         SignalInput,
         UploadInput,
         UploadResult,
     )
-    from models.runs import ErrorCode, OrchestratorRunResult, ReviewDecision, RunStatus
+    from models.runs import (
+        ErrorCode,
+        OrchestratorRunResult,
+        ReviewDecision,
+        ReviewInfo,
+        RunStatus,
+    )
     from models.steps import Step
     from workflows import sales_email_rules as rules
     from workflows import search_attributes as sa
@@ -46,8 +55,10 @@ MERGED_UPSERTS = "merged-search-attribute-upserts"
 # Patch, on top of the merged upserts: mails are sent by a local activity. A mail to the relay is
 # short and local; as an activity it cost a quarter of the server's CPU per run (5 fewer events).
 LOCAL_NOTIFY = "local-notify"
+# Patch: the order guard checks Dify's draft before the ERP sees it; findings go to an order review.
+ORDER_GUARD = "order-guard"
 # Every patch of this workflow, oldest first (see "Retiring a patch" in the README).
-PATCHES = (LEAN_UPSERTS, REVIEW_REMINDER, MERGED_UPSERTS, LOCAL_NOTIFY)
+PATCHES = (LEAN_UPSERTS, REVIEW_REMINDER, MERGED_UPSERTS, LOCAL_NOTIFY, ORDER_GUARD)
 RETIRED_PATCHES = ()  # deprecated: their markers may still be in recorded histories
 OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
@@ -152,27 +163,34 @@ class SalesEmailWorkflow:
         return match
 
     async def _ask_reviewer(self, match: CustomerMatch) -> CustomerMatch:
-        """Wait for a reviewer: approve continues (with the customer chosen), reject ends."""
-        book = self._book
+        """A customer review: approve continues (with the customer chosen), reject ends."""
         timeout = timedelta(seconds=match.review_timeout_seconds)
         deadline = (workflow.now() + timeout).isoformat()
-        book.state.review = rules.review_info(match, self._contact, deadline)
-        book.state.status = RunStatus.MANUAL_REVIEW
-        book.publish()
-        await self._tell_reviewers("manual_review")
-        try:  # the wait counts from after the mail, as it always has (recorded timers)
-            decision = await self._review.wait(workflow.now() + timeout, self._remind)
-        except TimeoutError:
-            book.end(RunStatus.REVIEW_EXPIRED, match.reason, "no review decision in time")
-        assert book.state.review is not None
-        book.state.review.decision = decision
-        if decision.decision == "reject":
-            book.end(RunStatus.REJECTED, match.reason, f"rejected by {decision.reviewer}")
-        book.state.status = RunStatus.RUNNING
+        review = rules.review_info(match, self._contact, deadline)
+        decision = await self._decide(review, timeout, "manual_review")
         if decision.customer_id and decision.customer_id != match.customer_id:
             match = await self._match_customer(decision.customer_id)
-        book.set_customer(match.customer_id)
+        self._book.set_customer(match.customer_id)
         return match
+
+    async def _decide(self, review: ReviewInfo, wait: timedelta, mail: str) -> ReviewDecision:
+        """Ask the reviewers and wait: an approval is returned; a rejection or no decision in
+        time ends the run."""
+        book = self._book
+        book.state.review = review
+        book.state.status = RunStatus.MANUAL_REVIEW
+        book.publish()
+        self._review.reset()
+        await self._tell_reviewers(mail)
+        try:  # the wait counts from after the mail, as it always has (recorded timers)
+            decision = await self._review.wait(workflow.now() + wait, self._remind)
+        except TimeoutError:
+            book.end(RunStatus.REVIEW_EXPIRED, review.reason, "no review decision in time")
+        review.decision = decision
+        if decision.decision == "reject":
+            book.end(RunStatus.REJECTED, review.reason, f"rejected by {decision.reviewer}")
+        book.state.status = RunStatus.RUNNING
+        return decision
 
     async def _remind(self) -> None:
         await self._tell_reviewers("review_reminder")
@@ -202,8 +220,11 @@ class SalesEmailWorkflow:
         if not payload.ok or payload.order_payload is None:
             code = ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED
             book.end(RunStatus.ORDER_PAYLOAD_BLOCKED, code, payload.reason)
+        order = payload.order_payload
+        if workflow.patched(ORDER_GUARD):
+            order = await self._guard(order, contract, customer)
         create = ErpInput(
-            order_payload=payload.order_payload,
+            order_payload=order,
             message_id=event.message_id,
             workflow_id=book.state.workflow_id,
             idempotency_key=book.state.idempotency_key,
@@ -213,6 +234,29 @@ class SalesEmailWorkflow:
         )
         book.state.sales_order_no, book.state.order_url = erp.sales_order_no, erp.order_url
         book.state.status = RunStatus.SUCCESS
+
+    async def _guard(
+        self, draft: OrderPayload, contract: ContractResult, customer: CustomerMatch
+    ) -> OrderPayload:
+        """The order for the run's customer, once the guard finds nothing or a reviewer approves
+        (a reviewer's correction is checked again)."""
+        book = self._book
+        check = rules.order_check(draft, contract, customer, self._contact, book.state.workflow_id)
+        while True:
+            result: OrderCheckResult = await self._steps.run(
+                Step.REVIEW_ORDER, OrderActivities.review_order, check
+            )
+            assert result.payload is not None
+            book.state.order_payload = result.payload
+            book.guard = result.context
+            if not result.findings:
+                return result.payload
+            wait = timedelta(seconds=result.review_timeout_seconds)
+            review = rules.order_review(result.findings, workflow.now() + wait)
+            decision = await self._decide(review, wait, "order_review")
+            if decision.order_payload is None:
+                return result.payload
+            check = rules.recheck(check, decision.order_payload)
 
     async def _read_contract(
         self, customer: CustomerMatch, file_url: str, filename: str
@@ -233,6 +277,7 @@ class SalesEmailWorkflow:
         self._book.state.warnings.extend(contract.warnings)
         meta = contract.contract_meta
         self._book.facts["contract_no"] = meta.contract_no if meta else ""
+        self._book.state.contract_no = meta.contract_no if meta else None
         return contract
 
     async def _tell(self) -> None:

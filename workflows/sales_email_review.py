@@ -23,7 +23,11 @@ class Review:
 
     def validate(self, decision: ReviewDecision) -> None:
         """Raise ValueError unless the decision can be taken now (before history is written)."""
-        rules.validate_review(self._book.state, self.decision, decision)
+        rules.validate_review(self._book.state, self.decision, decision, self._book.guard)
+
+    def reset(self) -> None:
+        """Wait for a new decision (a run may be reviewed more than once)."""
+        self.decision = None
 
     def take(self, decision: ReviewDecision) -> ReviewDecision:
         self.decision = decision

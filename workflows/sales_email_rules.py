@@ -1,11 +1,22 @@
 """Pure helpers of SalesEmailWorkflow: review validation, step inputs, mail contexts."""
 
+import dataclasses
+from datetime import datetime
+
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.exceptions import TimeoutError as StepTimeout
 
 from models.email import EmailEvent
-from models.results import ContactMatch, ContractResult, CustomerMatch, OrderPayloadInput
+from models.orders import Finding, GuardContext, OrderPayload
+from models.results import (
+    ContactMatch,
+    ContractResult,
+    CustomerMatch,
+    OrderCheckInput,
+    OrderPayloadInput,
+)
 from models.runs import OrchestratorRunResult, ReviewDecision, ReviewInfo, RunStatus
+from orders import guard
 
 # What a failed step raises in the workflow: an activity raises ActivityError (the activity's
 # error is its cause), a local activity raises the activity's error itself, or a TimeoutError.
@@ -23,17 +34,43 @@ STATUS_TEXT = {
 }
 
 
+class DraftHasFindings(ValueError):
+    """A corrected order still has findings (the API answers 422)."""
+
+
 def validate_review(
-    state: OrchestratorRunResult, pending: ReviewDecision | None, decision: ReviewDecision
+    state: OrchestratorRunResult,
+    pending: ReviewDecision | None,
+    decision: ReviewDecision,
+    context: GuardContext | None = None,
 ) -> None:
-    """Raise ValueError unless the decision can be taken now (runs before history is written)."""
+    """Raise ValueError unless the decision can be taken now (runs before history is written).
+    `context`: what a corrected order is checked against (an order review)."""
     if state.status != RunStatus.MANUAL_REVIEW or state.review is None:
         raise ValueError(f"run is not waiting for review (status {state.status})")
     if pending is not None:
         raise ValueError("a decision was already taken")
+    if state.review.kind == "order":
+        _validate_order_decision(decision, context)
+        return
+    if decision.order_payload is not None:
+        raise ValueError("order_payload is for an order review; this is a customer review")
     has_default = bool(state.review.candidates) and state.customer_id
     if decision.decision == "approve" and not decision.customer_id and not has_default:
         raise ValueError("approve needs a customer_id: there is no candidate to fall back on")
+
+
+def _validate_order_decision(decision: ReviewDecision, context: GuardContext | None) -> None:
+    if decision.customer_id:
+        raise ValueError("customer_id is for a customer review; this is an order review")
+    if decision.order_payload is None or decision.decision == "reject" or context is None:
+        return
+    findings = guard.check(decision.order_payload, context)
+    if findings:
+        listed = "; ".join(
+            f"{f.code}{f' (line {f.line})' if f.line else ''}: {f.message}" for f in findings
+        )
+        raise DraftHasFindings(f"the corrected order_payload has findings: {listed}")
 
 
 def review_info(match: CustomerMatch, contact: ContactMatch, deadline_iso: str) -> ReviewInfo:
@@ -46,6 +83,39 @@ def review_info(match: CustomerMatch, contact: ContactMatch, deadline_iso: str) 
             "deadline": deadline_iso,
         }
     )
+
+
+def order_check(
+    draft: OrderPayload,
+    contract: ContractResult,
+    customer: CustomerMatch,
+    contact: ContactMatch,
+    workflow_id: str,
+) -> OrderCheckInput:
+    """The guard's input: the draft and the run's facts (its customer, contact and contract)."""
+    meta = contract.contract_meta
+    return OrderCheckInput(
+        draft=draft,
+        context=GuardContext(
+            customer_id=customer.customer_id or "",
+            customer_num=customer.customer_num,
+            contact_id=contact.contact_id or "",
+            contract_total=meta.total_amount if meta else None,
+            contract_currency=meta.currency if meta else "",
+        ),
+        contract_no=meta.contract_no if meta else "",
+        workflow_id=workflow_id,
+    )
+
+
+def recheck(check: OrderCheckInput, corrected: OrderPayload) -> OrderCheckInput:
+    """A reviewer's correction, checked again (but not for duplicates: the reviewer saw those)."""
+    return dataclasses.replace(check, draft=corrected, duplicates=False)
+
+
+def order_review(findings: list[Finding], deadline: datetime) -> ReviewInfo:
+    """What the reviewer of an order sees (the draft is the run's order_payload)."""
+    return ReviewInfo(kind="order", reason=findings[0].code, findings=findings, deadline=deadline)
 
 
 def payload_input(
@@ -97,11 +167,20 @@ def mail_context(
         "order_url": state.order_url or "",
         "warnings": "\n".join(state.warnings),
         "reason": review.reason if review else "",
+        "review_kind": review.kind if review else "",
         "contact_customer_id": review.contact_customer_id if review else "",
         "deadline": review.deadline.isoformat() if review and review.deadline else "",
         "candidates": "\n".join(
             f"    {c.customer_id} {c.name} (score {c.score})"
             for c in (review.candidates if review else [])
+        ),
+        "findings": "\n".join(
+            f"    {f.code}{f' (line {f.line})' if f.line else ''}: {f.message}"
+            for f in (review.findings if review else [])
+        ),
+        "lines": "\n".join(
+            f"    {n}. {line.product_code} x {line.quantity} {line.unit} at {line.unit_price}"
+            for n, line in enumerate(state.order_payload.lines if state.order_payload else [], 1)
         ),
     }
 

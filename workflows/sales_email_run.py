@@ -9,6 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities
     from models.email import EmailEvent, idempotency_key
+    from models.orders import GuardContext
     from models.results import NotifyInput
     from models.runs import ErrorCode, OrchestratorRunResult, RunError, RunStatus
     from models.steps import Step
@@ -30,6 +31,7 @@ class RunBook:
         self.facts: dict[str, str] = {}  # shown in mails, not part of the run result
         self.duplicate = False
         self.sa = sa.Publisher(lean=True, merged=True)
+        self.guard: GuardContext | None = None  # what a corrected order is checked against
 
     def begin(self, event: EmailEvent, publisher: sa.Publisher) -> None:
         info = workflow.info()
@@ -65,12 +67,12 @@ class RunBook:
         self.duplicate = True
         raise Stop()
 
-    def record(self, status: RunStatus, code: ErrorCode | None, message: str) -> None:
+    def record(self, status: RunStatus, code: ErrorCode | str | None, message: str) -> None:
         self.state.status = status
         error = RunError(code=code or "UNEXPECTED", message=message, step=self.state.step)
         self.state.errors.append(error)
 
-    def end(self, status: RunStatus, code: ErrorCode | None, message: str) -> NoReturn:
+    def end(self, status: RunStatus, code: ErrorCode | str | None, message: str) -> NoReturn:
         self.record(status, code, message)
         raise Stop()
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.attachments import attachment_bytes, by_size, ensure_message_id, store_attachment
@@ -23,8 +24,10 @@ from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
 from models.email import EmailEvent, workflow_id_for
 from models.masterdata import Customer, aware
+from models.masterdata_store import unknown_products
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
 from workflows.sales_email import SalesEmailWorkflow
+from workflows.sales_email_rules import DraftHasFindings
 
 router = APIRouter(
     prefix="/v1/orchestrations/sales-email",
@@ -132,12 +135,19 @@ async def get_run(workflow_id: str, temporal: TemporalDep, db: SessionDep) -> Or
 async def review_run(
     workflow_id: str, decision: ReviewDecision, temporal: TemporalDep, db: SessionDep
 ) -> ReviewDecision:
-    """Approve (optionally naming the customer) or reject a run waiting for review."""
+    """Approve (optionally naming the customer, or correcting the order) or reject a run waiting
+    for review."""
     if (
         decision.customer_id
         and await run_in_threadpool(db.get, Customer, decision.customer_id) is None
     ):
         raise HTTPException(422, f"unknown customer {decision.customer_id!r}")
+    if decision.order_payload is not None and decision.decision == "approve":
+        unknown = await run_in_threadpool(unknown_products, db, decision.order_payload)
+        if unknown:
+            raise HTTPException(
+                422, f"the corrected order_payload has unknown products: {', '.join(unknown)}"
+            )
     handle = temporal.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
     try:
         return await handle.execute_update(
@@ -146,7 +156,9 @@ async def review_run(
             rpc_timeout=UPDATE_TIMEOUT,
         )
     except WorkflowUpdateFailedError as error:
-        raise HTTPException(409, f"review not accepted: {error.cause}") from error
+        cause = error.cause
+        refused = isinstance(cause, ApplicationError) and cause.type == DraftHasFindings.__name__
+        raise HTTPException(422 if refused else 409, f"review not accepted: {cause}") from error
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
         raise HTTPException(503, "the worker did not answer in time; try again") from error
     except RPCError as error:

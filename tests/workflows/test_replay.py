@@ -11,7 +11,7 @@ from temporalio.worker import Replayer
 
 from models.codec import PLAIN_CONVERTER
 from models.runs import ReviewDecision, RunStatus
-from sandbox.demo import make_email
+from sandbox.demo import contract_number, contract_pdf, make_email
 from settings import Settings
 from tests.helpers import start, wait_for_review
 from workflows.sales_email import PATCHES, RETIRED_PATCHES, SalesEmailWorkflow
@@ -71,6 +71,7 @@ async def test_recorded_histories_cover_the_main_outcomes() -> None:
         ("unknown_contact", make_email(sender="x@unknown.example"), None),
         ("review_approved", make_email(filename="合同_某某不知名公司.pdf"), "approve"),
         ("review_rejected", make_email(filename="采购合同_远航科技.pdf"), "reject"),
+        ("order_corrected", make_email(pdf=contract_pdf(contract_number("GUARD-ZERO"))), "fix"),
     ],
 )
 async def test_fresh_history_replays(
@@ -78,8 +79,15 @@ async def test_fresh_history_replays(
 ) -> None:
     handle = await start(ts_env.client, ts_worker, email)  # type: ignore[arg-type]
     if decision:
-        await wait_for_review(handle)
-        chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")
+        waiting = await wait_for_review(handle)
+        if decision == "fix":  # an order review, approved with the quantity corrected
+            assert waiting.order_payload is not None
+            draft = waiting.order_payload
+            lines = [line.model_copy(update={"quantity": 10}) for line in draft.lines]
+            corrected = draft.model_copy(update={"lines": lines})
+            chosen = ReviewDecision(decision="approve", reviewer="ops", order_payload=corrected)
+        else:
+            chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")
         await handle.execute_update(SalesEmailWorkflow.review, chosen)
     result = await handle.result()
     assert result.status != RunStatus.FAILED

@@ -1,0 +1,80 @@
+"""The order a run drafts and sends: lines, payload, and the guard's findings about it.
+
+LLM answers leave optional fields as JSON `null`; every optional field takes `null` as absent, so
+a draft is judged by the order guard's findings, not refused for its JSON shape.
+"""
+
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class Lenient(BaseModel):
+    """A model that reads `null` as "not given" (its default applies)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
+class OrderLine(Lenient):
+    product_code: str = ""
+    quantity: Decimal = Decimal(0)
+    unit: str = ""
+    unit_price: Decimal | None = None
+
+
+class OrderPayload(Lenient):
+    customer_id: str = ""
+    customer_num: str = ""
+    contact_id: str = ""
+    contract_no: str = ""
+    currency: str = ""
+    lines: list[OrderLine] = []
+    remark: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardContext:
+    """What a draft is checked against: the run's customer and contact, the contract as read,
+    and the settings (`tolerance`: a share of the total, at least 0.01; allowed `currencies`)."""
+
+    customer_id: str
+    customer_num: str = ""
+    contact_id: str = ""
+    contract_total: Decimal | None = None
+    contract_currency: str = ""
+    tolerance: Decimal = Decimal("0.005")
+    currencies: list[str] = field(default_factory=lambda: ["CNY"])
+
+
+class FindingCode(StrEnum):
+    ORDER_CUSTOMER_MISMATCH = "ORDER_CUSTOMER_MISMATCH"
+    ORDER_EMPTY = "ORDER_EMPTY"
+    ORDER_LINE_INVALID = "ORDER_LINE_INVALID"
+    UNKNOWN_PRODUCT = "UNKNOWN_PRODUCT"
+    ORDER_TOTAL_MISMATCH = "ORDER_TOTAL_MISMATCH"
+    CURRENCY_NOT_ALLOWED = "CURRENCY_NOT_ALLOWED"
+    DUPLICATE_CONTRACT = "DUPLICATE_CONTRACT"
+
+
+class Finding(BaseModel):
+    """Why a draft may not go to the ERP as it is; `line` counts from 1."""
+
+    code: FindingCode
+    message: str
+    line: int | None = None
+
+
+def product_key(code: str) -> str:
+    """A product code as compared: half-width, upper case, without blanks."""
+    return "".join(unicodedata.normalize("NFKC", code).upper().split())
