@@ -331,3 +331,36 @@ async def test_a_rejected_review_leaves_no_trace_in_history(
     assert _recorded(await handle.fetch_history()) == _recorded(history)
     decision = {"decision": "reject", "reviewer": "ops"}
     assert (await api.post(review, json=decision)).status_code == 200
+
+
+async def test_an_order_review_is_decided_over_the_api_with_a_corrected_order(
+    api: httpx.AsyncClient, sims: Sims
+) -> None:
+    email = make_email(pdf=contract_pdf(contract_number("GUARD-ZERO")))
+    accepted = (await api.post(RUN, json=email.model_dump(mode="json", by_alias=True))).json()
+    run = await finished(api, accepted["workflow_id"])
+    assert run["status"] == "MANUAL_REVIEW" and run["review"]["kind"] == "order"
+    assert [f["code"] for f in run["review"]["findings"]] == [
+        "ORDER_LINE_INVALID", "ORDER_TOTAL_MISMATCH",
+    ]  # fmt: skip
+    draft, review = run["order_payload"], f"{RUNS}/{accepted['workflow_id']}/review"
+    decide = {"decision": "approve", "reviewer": "anna"}
+    malformed = await api.post(review, json={**decide, "order_payload": {"lines": "many"}})
+    assert malformed.status_code == 422 and "lines" in malformed.text
+    unknown = {**draft, "lines": [{**draft["lines"][0], "product_code": "X-404", "quantity": 10}]}
+    answer = await api.post(review, json={**decide, "order_payload": unknown})
+    assert answer.status_code == 422 and "unknown products: X-404" in answer.text
+    answer = await api.post(review, json={**decide, "order_payload": draft})
+    assert answer.status_code == 422 and "ORDER_LINE_INVALID (line 1)" in answer.text
+    assert (await finished(api, accepted["workflow_id"]))["status"] == "MANUAL_REVIEW"
+    lines = [{**line, "quantity": "10"} for line in draft["lines"]]
+    answer = await api.post(review, json={**decide, "order_payload": {**draft, "lines": lines}})
+    assert answer.status_code == 200, answer.text
+    for _ in range(200):
+        done = await finished(api, accepted["workflow_id"])
+        if done["status"] != "MANUAL_REVIEW":
+            break
+        await asyncio.sleep(0.05)
+    assert done["status"] == "SUCCESS" and done["review"]["decision"]["reviewer"] == "anna"
+    sent = sims.erp_orders[done["idempotency_key"]]["order_payload"]
+    assert [line["quantity"] for line in sent["lines"]] == ["10", "10"]  # type: ignore[index]

@@ -1,0 +1,163 @@
+"""The order guard on the time-skipping server: each finding stops the run in an order review,
+the ERP receives nothing until a reviewer approves, and then only the run's customer."""
+
+from decimal import Decimal
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from models.orders import OrderPayload
+from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
+from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.pdf import Contract, Item, make_contract_pdf
+from settings import Settings
+from tests.helpers import Sims, mails_to, run, start, wait_for_review
+from workflows.sales_email import SalesEmailWorkflow
+
+Handle = WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]
+
+
+async def waiting_order(
+    env: WorkflowEnvironment, settings: Settings, pdf: bytes
+) -> tuple[Handle, OrchestratorRunResult]:
+    handle = await start(env.client, settings, make_email(pdf=pdf))
+    state = await wait_for_review(handle)
+    assert state.review is not None and state.review.kind == "order", state
+    return handle, state
+
+
+def finding_codes(state: OrchestratorRunResult) -> list[tuple[str, int | None]]:
+    assert state.review is not None
+    return [(f.code, f.line) for f in state.review.findings]
+
+
+async def approve(handle: Handle, payload: OrderPayload | None = None) -> OrchestratorRunResult:
+    decision = ReviewDecision(decision="approve", reviewer="ops", order_payload=payload)
+    await handle.execute_update(SalesEmailWorkflow.review, decision)
+    return await handle.result()
+
+
+@pytest.mark.parametrize(
+    ("pdf", "findings"),
+    [
+        (contract_pdf(contract_number("GUARD-EMPTY")), [("ORDER_EMPTY", None)]),
+        (
+            contract_pdf(contract_number("GUARD-ZERO")),
+            [("ORDER_LINE_INVALID", 1), ("ORDER_TOTAL_MISMATCH", None)],
+        ),
+        (contract_pdf(contract_number(), ("P-100", "X-404")), [("UNKNOWN_PRODUCT", 2)]),
+        (contract_pdf(contract_number("GUARD-TOTAL")), [("ORDER_TOTAL_MISMATCH", None)]),
+        (
+            make_contract_pdf(
+                Contract(
+                    contract_number(),
+                    "x",
+                    currency="USD",
+                    items=[Item("P-100", "pump", Decimal(1), "pcs", Decimal(5))],
+                )
+            ),  # fmt: skip
+            [("CURRENCY_NOT_ALLOWED", None)],
+        ),
+    ],
+    ids=["empty", "zero-quantity", "unknown-product", "total", "currency"],
+)
+async def test_a_finding_stops_the_order_and_a_rejection_ends_the_run(
+    ts_env: WorkflowEnvironment,
+    ts_worker: Settings,
+    sims: Sims,
+    pdf: bytes,
+    findings: list[tuple[str, int | None]],
+) -> None:
+    handle, state = await waiting_order(ts_env, ts_worker, pdf)
+    assert finding_codes(state) == findings
+    assert state.review is not None and state.review.reason == findings[0][0]
+    assert state.order_payload is not None and state.step == "review_order"
+    assert state.idempotency_key not in sims.erp_orders
+    await handle.execute_update(
+        SalesEmailWorkflow.review, ReviewDecision(decision="reject", reviewer="ops")
+    )
+    result = await handle.result()
+    assert result.status == RunStatus.REJECTED
+    assert [e.code for e in result.errors] == [findings[0][0]]
+    assert result.idempotency_key not in sims.erp_orders
+
+
+async def test_a_draft_for_another_customer_is_sent_for_the_run_customer_once_approved(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    handle, state = await waiting_order(
+        ts_env, ts_worker, contract_pdf(contract_number("GUARD-CUSTOMER"))
+    )
+    assert finding_codes(state) == [("ORDER_CUSTOMER_MISMATCH", None)]
+    assert state.review is not None and "C002" in state.review.findings[0].message
+    assert state.order_payload is not None and state.order_payload.customer_id == "C001"
+    assert any("Order review needed" in s for s in mails_to(sims, "sales-ops@localhost"))
+    result = await approve(handle)
+    assert result.status == RunStatus.SUCCESS
+    order = sims.erp_orders[result.idempotency_key]["order_payload"]
+    assert order["customer_id"] == "C001" and order["customer_num"] == "HD-1001"  # type: ignore[index]
+
+
+async def test_nulls_in_the_draft_are_accepted_and_the_contact_is_filled_in(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    event = make_email(pdf=contract_pdf(contract_number("GUARD-NULLS")))
+    result = await run(ts_env.client, ts_worker, event)
+    assert result.status == RunStatus.SUCCESS, result.errors
+    order = sims.erp_orders[result.idempotency_key]["order_payload"]
+    assert order["contact_id"] == "K001" and order["remark"] == ""  # type: ignore[index]
+    assert order["customer_num"] == "HD-1001"  # type: ignore[index]
+
+
+async def test_the_same_contract_in_a_new_email_waits_for_review_naming_the_first_order(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    pdf = contract_pdf(contract_number())
+    first = await run(ts_env.client, ts_worker, make_email(pdf=pdf))
+    assert first.status == RunStatus.SUCCESS
+    handle, state = await waiting_order(ts_env, ts_worker, pdf)
+    assert finding_codes(state) == [("DUPLICATE_CONTRACT", None)]
+    assert state.review is not None
+    message = state.review.findings[0].message
+    assert first.workflow_id in message and str(first.sales_order_no) in message
+    assert state.idempotency_key not in sims.erp_orders
+    await handle.execute_update(
+        SalesEmailWorkflow.review, ReviewDecision(decision="reject", reviewer="ops")
+    )
+    assert (await handle.result()).status == RunStatus.REJECTED
+
+
+async def test_a_correction_with_findings_is_refused_and_the_run_keeps_waiting(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    handle, state = await waiting_order(
+        ts_env, ts_worker, contract_pdf(contract_number("GUARD-ZERO"))
+    )
+    assert state.order_payload is not None
+    draft = state.order_payload
+    still_zero = ReviewDecision(decision="approve", reviewer="ops", order_payload=draft)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(SalesEmailWorkflow.review, still_zero)
+    assert "ORDER_LINE_INVALID (line 1)" in str(refused.value.cause)
+    no_customer = ReviewDecision(decision="approve", reviewer="ops", customer_id="C002")
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(SalesEmailWorkflow.review, no_customer)
+    assert "customer_id is for a customer review" in str(refused.value.cause)
+    assert (await handle.query(SalesEmailWorkflow.status)).status == RunStatus.MANUAL_REVIEW
+    lines = [line.model_copy(update={"quantity": Decimal(10)}) for line in draft.lines]
+    result = await approve(handle, draft.model_copy(update={"lines": lines}))
+    assert result.status == RunStatus.SUCCESS
+    sent = sims.erp_orders[result.idempotency_key]["order_payload"]
+    assert [line["quantity"] for line in sent["lines"]] == ["10", "10"]  # type: ignore[index]
+
+
+async def test_an_order_review_nobody_decides_expires(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    handle, _ = await waiting_order(ts_env, ts_worker, contract_pdf(contract_number("GUARD-EMPTY")))
+    result = await handle.result()  # the time-skipping server runs the 72 h timer out
+    assert result.status == RunStatus.REVIEW_EXPIRED
+    assert [e.code for e in result.errors] == ["ORDER_EMPTY"]
+    assert any("Reminder" in s for s in mails_to(sims, "sales-ops@localhost"))
+    assert result.idempotency_key not in sims.erp_orders
