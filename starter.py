@@ -77,16 +77,27 @@ def runs(settings: Settings, args: argparse.Namespace) -> None:
 
 def review(settings: Settings, args: argparse.Namespace) -> None:
     """Approve or reject a run waiting for review."""
-    body = {
+    body: dict[str, Any] = {
         "decision": args.decision,
         "reviewer": args.reviewer,
         "customer_id": args.customer_id,
         "comment": args.comment,
     }
+    if args.order_payload is not None:
+        body["order_payload"] = _json_file(args.order_payload)
     route = f"/v1/orchestrations/sales-email/runs/{args.workflow_id}/review"
     with _api(settings) as http:
         answer = _answer(http.post(route, json=body))
     print(json.dumps(answer, indent=2))
+
+
+def _json_file(path: Path) -> Any:
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as error:
+        raise CliError(f"{path}: not JSON: {error}") from error
 
 
 def masterdata(settings: Settings, args: argparse.Namespace) -> None:
@@ -261,6 +272,9 @@ def _parser() -> argparse.ArgumentParser:
     sub["review"].add_argument("--customer-id")
     sub["review"].add_argument("--reviewer", default="cli")
     sub["review"].add_argument("--comment")
+    sub["review"].add_argument(
+        "--order-payload", type=Path, help="an order review: the corrected order (.json)"
+    )
     sub["masterdata"].add_argument("action", choices=["import", "export"])
     sub["masterdata"].add_argument("file", type=Path, nargs="?", help=".json or .csv")
     sub["masterdata"].add_argument("--replace", action="store_true", help="delete what it lacks")

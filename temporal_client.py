@@ -78,6 +78,13 @@ async def describe_duplicate(client: Client, workflow_id: str) -> SubmitAnswer:
     )
 
 
+def run_handle(
+    client: Client, workflow_id: str
+) -> WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]:
+    """The handle of an email's run, by its workflow id."""
+    return client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+
+
 def blocking_starter(
     client: Client, loop: asyncio.AbstractEventLoop, task_queue: str
 ) -> Callable[[EmailEvent], SubmitAnswer]:

@@ -69,8 +69,10 @@ class DifyActivities:
         self._http = http
         self._settings = settings
 
-    async def _ask(self, app_key: str, inputs: dict[str, Any], file_url: str) -> dict[str, Any]:
-        file = {"type": "document", "transfer_method": "remote_url", "url": file_url}
+    async def _ask(
+        self, app_key: str, inputs: dict[str, Any], file_url: str, file_type: str
+    ) -> dict[str, Any]:
+        file = {"type": file_type, "transfer_method": "remote_url", "url": file_url}
         body = {
             "inputs": {**inputs, "contract_file": file},
             "query": "识别合同并输出 JSON",
@@ -100,7 +102,9 @@ class DifyActivities:
     async def call_dify_contract(self, input: ContractInput) -> ContractResult:
         """Let the contract app read the PDF into a contract header and lines."""
         inputs = {"customer_id": input.customer_id, "customer_num": input.customer_num}
-        data = await self._ask(self._settings.dify_contract_app_key, inputs, input.file_url)
+        data = await self._ask(
+            self._settings.dify_contract_app_key, inputs, input.file_url, input.file_type
+        )
         if not data.get("ok"):
             return ContractResult(
                 ok=False, reason=str(data.get("reason") or "contract not readable")
@@ -132,7 +136,9 @@ class DifyActivities:
             "file_url": input.file_url,
             "message_id": input.message_id,
         }
-        data = await self._ask(self._settings.dify_order_app_key, inputs, input.file_url)
+        data = await self._ask(
+            self._settings.dify_order_app_key, inputs, input.file_url, input.file_type
+        )
         if not data.get("ok"):
             return OrderPayloadResult(ok=False, reason=str(data.get("reason") or "blocked"))
         try:

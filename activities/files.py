@@ -1,8 +1,9 @@
-"""The `upload_pdf` step: hand Dify a signed, expiring URL of a PDF in the blob store."""
+"""The `upload_pdf` step: hand Dify a signed, expiring URL of the contract in the blob store."""
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from models.email import READABLE
 from models.errors import ErrorType
 from models.results import UploadInput, UploadResult
 from settings import Settings
@@ -19,14 +20,14 @@ class FileActivities:
 
     @activity.defn
     def upload_pdf(self, input: UploadInput) -> UploadResult:
-        """Check the PDF is in the blob store and hand out its signed URL."""
+        """Check the contract file is in the blob store and hand out its signed URL."""
         if not self._store.exists(input.sha256):
             raise ApplicationError(
                 f"attachment {input.sha256[:12]} is not in the blob store",
                 type=ErrorType.FILE_UPLOAD_FAILED,
                 non_retryable=True,
             )
-        file_id = f"{input.sha256}.pdf"
+        file_id = f"{input.sha256}.{READABLE.get(input.content_type, ('', 'pdf'))[1]}"
         url = sign_file_url(
             self._settings.api_url,
             file_id,

@@ -7,10 +7,13 @@ from temporalio.exceptions import ApplicationError
 
 from matching.index import CustomerIndex
 from matching.snapshot import MasterdataCache
+from models.email import READABLE, EmailAttachment
 from models.errors import ErrorType
 from models.results import ContractSignal, CustomerMatch, MatchCustomerInput, SignalInput
 from models.runs import ErrorCode
 from settings import Settings
+
+CONTRACT_WORDS = ("合同", "订单", "contract", "purchase order")
 
 
 class MatchingActivities:
@@ -23,16 +26,46 @@ class MatchingActivities:
 
     @activity.defn
     def detect_contract_signal(self, input: SignalInput) -> ContractSignal:
-        """A contract email names a contract keyword and carries a real PDF."""
+        """A contract email names a contract keyword and carries a contract file we can read."""
         text = unicodedata.normalize("NFKC", f"{input.subject}\n{input.body_text}")
         keyword = next((k for k in self._keywords if k and k in text), "")
         if not keyword:
             return ContractSignal(is_contract=False, reason=ErrorCode.NOT_CONTRACT_MAIL)
+        if input.attachments:
+            return self._choose(input, keyword)
         if input.pdf is None:
             return ContractSignal(
                 is_contract=False, reason=ErrorCode.PDF_NOT_FOUND, keyword=keyword
             )
-        return ContractSignal(is_contract=True, keyword=keyword)
+        return ContractSignal(is_contract=True, keyword=keyword, contract=input.pdf)
+
+    def _choose(self, input: SignalInput, keyword: str) -> ContractSignal:
+        """The contract among the attachments: a contract word in its name or the best customer
+        match wins, then a PDF, then the largest; the others are named in the warnings."""
+        readable = [a for a in input.attachments if a.readable]
+        if not readable:
+            return ContractSignal(
+                is_contract=False, reason=ErrorCode.UNSUPPORTED_ATTACHMENT, keyword=keyword
+            )
+        index = self._cache.get(input.version).index
+
+        def rank(attachment: EmailAttachment) -> tuple[bool, float, bool, int]:
+            name = unicodedata.normalize("NFKC", attachment.filename).lower()
+            named = any(word in name for word in (*self._keywords, *CONTRACT_WORDS))
+            best = index.match(attachment.filename, limit=1)
+            score = best[0].score if best else 0.0
+            return named, score, attachment.is_pdf, attachment.size
+
+        chosen = max(readable, key=rank)
+        others = [a.filename for a in input.attachments if a is not chosen]
+        warnings = [f"contract read from {chosen.filename}; not read: {', '.join(others)}"]
+        return ContractSignal(
+            is_contract=True,
+            keyword=keyword,
+            contract=chosen,
+            file_type=READABLE[chosen.content_type][0],
+            warnings=warnings if others else [],
+        )
 
     @activity.defn
     def match_customer(self, input: MatchCustomerInput) -> CustomerMatch:

@@ -9,7 +9,7 @@ import httpx
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from mail.mime import sniff_content_type
+from mail.filetypes import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
 from storage.blobs import BlobStore
 

@@ -9,6 +9,7 @@ from temporalio.service import RPCError
 from api.outbox import queued_run
 from models.ingest import OutboxEntry, OutboxStatus
 from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus
+from temporal_client import run_handle
 from workflows import search_attributes as sa
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -42,7 +43,7 @@ async def read_run(
 ) -> OrchestratorRunResult | None:
     """The run's result: the workflow's own answer, else what visibility and the database know
     (how it ended, or that the email is accepted and its run about to start)."""
-    handle = client.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
+    handle = run_handle(client, workflow_id)
     try:
         description = await handle.describe()
     except RPCError:

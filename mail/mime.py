@@ -6,18 +6,10 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from models.email import PDF_CONTENT_TYPE, EmailAttachment, EmailEvent, sha256_hex
+from mail.filetypes import sniff_content_type
+from models.email import EmailAttachment, EmailEvent, sha256_hex
 
-PDF_MAGIC = b"%PDF-"
-
-
-def sniff_content_type(data: bytes, declared: str) -> str:
-    """Type an attachment by its bytes: a PDF is a PDF by its magic, not by its name."""
-    if data[:1024].lstrip().startswith(PDF_MAGIC):
-        return PDF_CONTENT_TYPE
-    if declared.lower() == PDF_CONTENT_TYPE:
-        return "application/octet-stream"
-    return declared.lower() or "application/octet-stream"
+__all__ = ["ParsedEmail", "parse_message", "sniff_content_type"]
 
 
 @dataclass

@@ -6,6 +6,20 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PDF_CONTENT_TYPE = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The contract files MCS can hand to Dify: content type (typed by the bytes at intake) -> the
+# file type Dify expects and the extension of its signed URL.
+READABLE: dict[str, tuple[str, str]] = {
+    PDF_CONTENT_TYPE: ("document", "pdf"),
+    DOCX: ("document", "docx"),
+    XLSX: ("document", "xlsx"),
+    "application/msword": ("document", "doc"),
+    "application/vnd.ms-excel": ("document", "xls"),
+    "image/jpeg": ("image", "jpg"),
+    "image/png": ("image", "png"),
+    "image/tiff": ("image", "tiff"),
+}
 
 
 class EmailAttachment(BaseModel):
@@ -25,6 +39,11 @@ class EmailAttachment(BaseModel):
     def is_pdf(self) -> bool:
         """True when the attachment was typed as a PDF (by its bytes at intake)."""
         return self.content_type == PDF_CONTENT_TYPE
+
+    @property
+    def readable(self) -> bool:
+        """True for a file type Dify can read a contract from (a document or an image)."""
+        return self.content_type in READABLE
 
 
 class EmailEvent(BaseModel):

@@ -60,16 +60,26 @@ class ContactMatch:
 
 @dataclass(frozen=True, kw_only=True)
 class SignalInput:
+    """`attachments`: all of them, to choose the contract among (runs from before the choice
+    give none and read the first PDF)."""
+
     subject: str
     body_text: str
     pdf: EmailAttachment | None
+    attachments: list[EmailAttachment] = field(default_factory=list)
+    version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContractSignal:
+    """`contract`: the attachment chosen as the contract, with the file type Dify reads it as."""
+
     is_contract: bool
     reason: ErrorCode | None = None
     keyword: str = ""
+    contract: EmailAttachment | None = None
+    file_type: str = "document"
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +106,7 @@ class CustomerMatch:
 class UploadInput:
     sha256: str
     filename: str
+    content_type: str = "application/pdf"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +121,7 @@ class ContractInput:
     filename: str
     customer_id: str
     customer_num: str
+    file_type: str = "document"  # Dify's file type: document or image
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +141,7 @@ class OrderPayloadInput:
     items: list[ContractItem]
     file_url: str
     message_id: str
+    file_type: str = "document"
 
 
 @dataclass(frozen=True, kw_only=True)

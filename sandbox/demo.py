@@ -1,6 +1,7 @@
 """Demo masterdata and sample emails, one per outcome (used by `mcs dev --demo` and tests)."""
 
 import base64
+import mimetypes
 import uuid
 from decimal import Decimal
 from email.message import EmailMessage
@@ -77,6 +78,19 @@ def make_email(
         body_text="请见附件。Please find the contract attached.",
         attachments=attachments,
     )
+
+
+def with_files(event: EmailEvent, files: list[tuple[str, bytes]]) -> EmailEvent:
+    """The email with these attachments (name and bytes) instead of its own."""
+    attachments = [
+        EmailAttachment(
+            filename=name,
+            content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+            bytes_b64=base64.b64encode(data).decode(),
+        )
+        for name, data in files
+    ]
+    return event.model_copy(update={"attachments": attachments})
 
 
 def demo_emails() -> dict[str, EmailEvent]:

@@ -1,10 +1,14 @@
-"""A Dify simulator: `/v1/chat-messages` in blocking mode, reading the PDF from its remote URL."""
+"""A Dify simulator: `/v1/chat-messages` in blocking mode, reading the contract file (a PDF, a
+DOCX or XLSX document, or a PNG scan) from its remote URL."""
 
 import contextlib
 import functools
+import html
 import io
 import json
 import re
+import struct
+import zipfile
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,6 +19,8 @@ from fastapi.responses import JSONResponse
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
+from mail.filetypes import sniff_content_type
+from models.email import DOCX, PDF_CONTENT_TYPE, READABLE, XLSX
 from sandbox.faults import FaultState, fault_router
 
 _FIELD = re.compile(r"^([A-Z-]+):\s*(.*)$")
@@ -117,11 +123,44 @@ def _as_answer(data: dict[str, Any]) -> str:
     )
 
 
-async def _read_pdf(client: httpx.AsyncClient, url: str) -> str:
+async def _read_file(client: httpx.AsyncClient, url: str, file_type: str) -> str:
+    """The text of the contract file at `url`, as Dify's extractor (or its OCR) reads it."""
     response = await client.get(url)
     if response.status_code != 200:
         raise ValueError(f"file download failed: HTTP {response.status_code}")
-    return _pdf_text(response.content)
+    content = response.content
+    content_type = sniff_content_type(content, "")
+    kind = READABLE.get(content_type, ("", ""))[0]
+    if kind != file_type:
+        raise ValueError(f"File validation failed: {content_type} is not of type {file_type}")
+    if content_type == PDF_CONTENT_TYPE:
+        return _pdf_text(content)
+    if content_type in (DOCX, XLSX):
+        return _office_text(content, content_type)
+    if content_type == "image/png":
+        return _png_text(content)
+    return ""  # a scan without text: nothing to read
+
+
+def _office_text(content: bytes, content_type: str) -> str:
+    part, tag = (
+        ("word/document.xml", "w:t") if content_type == DOCX else ("xl/sharedStrings.xml", "t")
+    )
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        xml = archive.read(part).decode("utf-8")
+    return "\n".join(html.unescape(t) for t in re.findall(rf"<{tag}>(.*?)</{tag}>", xml))
+
+
+def _png_text(content: bytes) -> str:
+    """The text chunks of a PNG."""
+    texts, position = [], 8
+    while position + 8 <= len(content):
+        length, kind = struct.unpack(">I4s", content[position : position + 8])
+        data = content[position + 8 : position + 8 + length]
+        if kind == b"tEXt":
+            texts.append(data.partition(b"\x00")[2].decode("latin-1"))
+        position += 12 + length
+    return "\n".join(texts)
 
 
 @functools.lru_cache(maxsize=256)
@@ -167,11 +206,12 @@ def create_app(contract_key: str, order_key: str) -> FastAPI:
         inputs = body.get("inputs") or {}
         if key == order_key:
             return _message(_as_answer(order_answer(inputs)))
-        url = (inputs.get("contract_file") or {}).get("url", "")
+        file = inputs.get("contract_file") or {}
+        url = file.get("url", "")
         if not url:
             return dify_error(400, "invalid_param", "Invalid file url")
         try:
-            text = await _read_pdf(http, url)
+            text = await _read_file(http, url, str(file.get("type", "document")))
         except ValueError as error:
             return dify_error(400, "invalid_param", str(error))
         return _message(_as_answer(parse_contract_text(text)))

@@ -12,12 +12,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.matching import MatchingActivities
     from activities.orders import OrderActivities
     from activities.runs import RunActivities
-    from models.email import EmailEvent
+    from models.email import EmailAttachment, EmailEvent
     from models.orders import OrderPayload
     from models.results import (
         ContactMatch,
         ContractInput,
         ContractResult,
+        ContractSignal,
         CustomerMatch,
         ErpInput,
         ErpResult,
@@ -29,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         MatchCustomerInput,
         OrderCheckResult,
         OrderPayloadResult,
-        SignalInput,
         UploadInput,
         UploadResult,
     )
@@ -41,26 +41,11 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
     )
     from models.steps import Step
+    from workflows import patches
     from workflows import sales_email_rules as rules
     from workflows import search_attributes as sa
-    from workflows.sales_email_review import REVIEW_REMINDER, Review
+    from workflows.sales_email_review import Review
     from workflows.sales_email_run import RunBook, Steps, Stop
-
-# Patch: search attributes are upserted before remote steps and on status changes only,
-# not around every local step (a third fewer history events per run).
-LEAN_UPSERTS = "lean-search-attribute-upserts"
-# Patch, on top of the lean upserts: the MessageId goes with the first state upsert, unchanged
-# values are not upserted again, and notify_sales is not published as a step (two fewer upserts).
-MERGED_UPSERTS = "merged-search-attribute-upserts"
-# Patch, on top of the merged upserts: mails are sent by a local activity. A mail to the relay is
-# short and local; as an activity it cost a quarter of the server's CPU per run (5 fewer events).
-LOCAL_NOTIFY = "local-notify"
-# Patch: the order guard checks Dify's draft before the ERP sees it; findings go to an order review.
-ORDER_GUARD = "order-guard"
-# Every patch of this workflow, oldest first (see "Retiring a patch" in the README).
-PATCHES = (LEAN_UPSERTS, REVIEW_REMINDER, MERGED_UPSERTS, LOCAL_NOTIFY, ORDER_GUARD)
-RETIRED_PATCHES = ()  # deprecated: their markers may still be in recorded histories
-OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 
 
 @workflow.defn
@@ -73,6 +58,8 @@ class SalesEmailWorkflow:
         self._review = Review(self._book)
         self._contact = ContactMatch()
         self._version = 0  # the masterdata version the run matches against
+        self._contract: EmailAttachment | None = None  # the attachment read as the contract
+        self._file_type = "document"  # how Dify reads it: document or image
 
     @workflow.run
     async def run(self, event: EmailEvent) -> OrchestratorRunResult:
@@ -112,9 +99,9 @@ class SalesEmailWorkflow:
 
     def _begin(self, event: EmailEvent) -> None:
         """Choose the behaviour of the run's version, then open its book."""
-        local_notify = workflow.patched(LOCAL_NOTIFY)
-        merged = local_notify or workflow.patched(MERGED_UPSERTS)
-        lean = merged or workflow.patched(LEAN_UPSERTS)
+        local_notify = workflow.patched(patches.LOCAL_NOTIFY)
+        merged = local_notify or workflow.patched(patches.MERGED_UPSERTS)
+        lean = merged or workflow.patched(patches.LEAN_UPSERTS)
         self._steps = Steps(self._book, local_notify=local_notify)
         self._book.begin(event, sa.Publisher(lean=lean, merged=merged))
 
@@ -137,22 +124,26 @@ class SalesEmailWorkflow:
         if self._contact.contact_id is None:
             self._book.end(RunStatus.UNKNOWN_CONTACT, ErrorCode.CONTACT_NOT_FOUND, "unknown sender")
         self._book.state.contact_id = self._contact.contact_id
-        signal = await self._steps.run(
+        choose = workflow.patched(patches.CONTRACT_CHOICE)
+        signal: ContractSignal = await self._steps.run(
             Step.DETECT_CONTRACT_SIGNAL,
             MatchingActivities.detect_contract_signal,
-            SignalInput(subject=event.subject, body_text=event.body_text, pdf=event.pdf),
+            rules.signal_input(event, info.version if choose else None),
         )
         if not signal.is_contract:
-            self._book.end(RunStatus.IGNORED, signal.reason, "not a contract email with a PDF")
+            self._book.end(RunStatus.IGNORED, signal.reason, rules.not_a_contract(signal, event))
+        self._contract = signal.contract or event.pdf
+        self._book.facts["filename"] = self._contract.filename if self._contract else ""
+        self._book.state.warnings.extend(signal.warnings)
+        self._file_type = signal.file_type
         match: CustomerMatch = await self._match_customer(None)
         self._book.set_customer(match.customer_id)
         return match
 
     async def _match_customer(self, chosen: str | None) -> CustomerMatch:
-        """The PDF's customer by fuzzy match, or the one a reviewer chose."""
-        event = self._book.event
+        """The contract file's customer by fuzzy match, or the one a reviewer chose."""
         ask = MatchCustomerInput(
-            filename=event.pdf.filename if event and event.pdf else "",
+            filename=self._contract.filename if self._contract else "",
             contact_customer_id=self._contact.customer_id,
             version=self._version,
             chosen_customer_id=chosen,
@@ -202,26 +193,29 @@ class SalesEmailWorkflow:
 
     async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
         """Dify reads the contract and drafts the order; the ERP creates it, exactly once."""
-        pdf, book = event.pdf, self._book
-        assert pdf is not None
+        file = self._contract
+        book = self._book
+        assert file is not None
         book.facts["customer_name"] = customer.customer_name
         upload: UploadResult = await self._steps.run(
             Step.UPLOAD_PDF,
             FileActivities.upload_pdf,
-            UploadInput(sha256=pdf.sha256, filename=pdf.filename),
+            UploadInput(sha256=file.sha256, filename=file.filename, content_type=file.content_type),
         )
         book.state.file_url = upload.file_url
-        contract = await self._read_contract(customer, upload.file_url, pdf.filename)
+        contract = await self._read_contract(customer, upload.file_url, file.filename)
         payload: OrderPayloadResult = await self._steps.run(
             Step.CALL_DIFY_ORDER_PAYLOAD,
             DifyActivities.call_dify_order_payload,
-            rules.payload_input(event, customer, self._contact, contract, upload.file_url),
+            rules.payload_input(
+                event, customer, self._contact, contract, upload.file_url, self._file_type
+            ),
         )
         if not payload.ok or payload.order_payload is None:
             code = ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED
             book.end(RunStatus.ORDER_PAYLOAD_BLOCKED, code, payload.reason)
         order = payload.order_payload
-        if workflow.patched(ORDER_GUARD):
+        if workflow.patched(patches.ORDER_GUARD):
             order = await self._guard(order, contract, customer)
         create = ErpInput(
             order_payload=order,
@@ -267,6 +261,7 @@ class SalesEmailWorkflow:
             filename=filename,
             customer_id=customer.customer_id or "",
             customer_num=customer.customer_num,
+            file_type=self._file_type,
         )
         contract: ContractResult = await self._steps.run(
             Step.CALL_DIFY_CONTRACT, DifyActivities.call_dify_contract, read
@@ -281,11 +276,12 @@ class SalesEmailWorkflow:
         return contract
 
     async def _tell(self) -> None:
-        """Tell the salesperson the outcome (nothing for ignored mails and duplicates)."""
+        """Tell the salesperson the outcome (nothing for duplicates and mails that are no
+        contract; a contract MCS cannot read is told)."""
         book = self._book
-        if book.duplicate or book.state.status == RunStatus.IGNORED:
+        kind = rules.outcome_mail(book.state)
+        if book.duplicate or not kind:
             return
-        kind = OUTCOME_MAIL.get(book.state.status, "failure")
         assert book.event is not None
         to = [self._contact.sales_email] if self._contact.sales_email else book.event.to[:1]
         await self._steps.notify(kind, to, include_reviewers=kind != "success")

@@ -8,10 +8,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.runs import ReviewDecision
     from workflows import sales_email_rules as rules
+    from workflows.patches import REVIEW_REMINDER
     from workflows.sales_email_run import RunBook
-
-# Patch: a reminder to the reviewers at half the review timeout.
-REVIEW_REMINDER = "review-reminder"
 
 
 class Review:

@@ -11,17 +11,20 @@ from models.orders import Finding, GuardContext, OrderPayload
 from models.results import (
     ContactMatch,
     ContractResult,
+    ContractSignal,
     CustomerMatch,
     OrderCheckInput,
     OrderPayloadInput,
+    SignalInput,
 )
-from models.runs import OrchestratorRunResult, ReviewDecision, ReviewInfo, RunStatus
+from models.runs import ErrorCode, OrchestratorRunResult, ReviewDecision, ReviewInfo, RunStatus
 from orders import guard
 
 # What a failed step raises in the workflow: an activity raises ActivityError (the activity's
 # error is its cause), a local activity raises the activity's error itself, or a TimeoutError.
 STEP_ERRORS = (ActivityError, ApplicationError, StepTimeout)
 
+OUTCOME_MAIL = {RunStatus.SUCCESS: "success", RunStatus.UNKNOWN_CONTACT: "unknown_contact"}
 STATUS_TEXT = {
     RunStatus.SUCCESS: "order created",
     RunStatus.UNKNOWN_CONTACT: "unknown sender",
@@ -31,6 +34,7 @@ STATUS_TEXT = {
     RunStatus.ORDER_PAYLOAD_BLOCKED: "order draft blocked",
     RunStatus.ERP_ORDER_FAILED: "ERP refused the order",
     RunStatus.FAILED: "processing failed",
+    RunStatus.IGNORED: "contract file not readable",
 }
 
 
@@ -118,12 +122,41 @@ def order_review(findings: list[Finding], deadline: datetime) -> ReviewInfo:
     return ReviewInfo(kind="order", reason=findings[0].code, findings=findings, deadline=deadline)
 
 
+def signal_input(event: EmailEvent, version: int | None) -> SignalInput:
+    """What tells a contract mail: its text, and its attachments to choose the contract among
+    (`version` None: a run from before the choice, which reads the first PDF)."""
+    return SignalInput(
+        subject=event.subject,
+        body_text=event.body_text,
+        pdf=event.pdf,
+        attachments=event.attachments if version is not None else [],
+        version=version,
+    )
+
+
+def not_a_contract(signal: ContractSignal, event: EmailEvent) -> str:
+    """Why the run is IGNORED, in words."""
+    if signal.reason != ErrorCode.UNSUPPORTED_ATTACHMENT:
+        return "not a contract email with a PDF"
+    names = ", ".join(f"{a.filename} ({a.content_type})" for a in event.attachments)
+    return f"no attachment is a contract file MCS can read: {names}"
+
+
+def outcome_mail(state: OrchestratorRunResult) -> str:
+    """The mail that tells the salesperson the outcome ("": none)."""
+    if state.status == RunStatus.IGNORED:
+        unreadable = any(e.code == ErrorCode.UNSUPPORTED_ATTACHMENT for e in state.errors)
+        return "unsupported_attachment" if unreadable else ""
+    return OUTCOME_MAIL.get(state.status, "failure")
+
+
 def payload_input(
     event: EmailEvent,
     customer: CustomerMatch,
     contact: ContactMatch,
     contract: ContractResult,
     file_url: str,
+    file_type: str,
 ) -> OrderPayloadInput:
     """The order app's input: the chosen customer, the contact and the contract read."""
     assert contract.contract_meta is not None
@@ -142,6 +175,7 @@ def payload_input(
         items=contract.items,
         file_url=file_url,
         message_id=event.message_id,
+        file_type=file_type,
     )
 
 
@@ -155,7 +189,11 @@ def mail_context(
     return {
         "subject": event.subject if event else "",
         "sender": event.from_email if event else "",
-        "filename": pdf.filename if pdf else "",
+        "filename": facts.get("filename") or (pdf.filename if pdf else ""),
+        "attachments": "\n".join(
+            f"    {a.filename} ({a.content_type}, {a.size} bytes)"
+            for a in (event.attachments if event else [])
+        ),
         "status": str(state.status),
         "status_text": STATUS_TEXT.get(state.status, str(state.status)),
         "error_code": error.code if error else "",

@@ -26,6 +26,7 @@ from models.email import EmailEvent, workflow_id_for
 from models.masterdata import Customer, aware
 from models.masterdata_store import unknown_products
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
+from temporal_client import run_handle
 from workflows.sales_email import SalesEmailWorkflow
 from workflows.sales_email_rules import DraftHasFindings
 
@@ -148,7 +149,7 @@ async def review_run(
             raise HTTPException(
                 422, f"the corrected order_payload has unknown products: {', '.join(unknown)}"
             )
-    handle = temporal.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
+    handle = run_handle(temporal, workflow_id)
     try:
         return await handle.execute_update(
             SalesEmailWorkflow.review,

@@ -118,3 +118,24 @@ def test_forwarded_message_keeps_the_inner_pdf() -> None:
     outer.add_attachment(message_from_bytes(inner, policy=policy.default))
     parsed = parse_message(outer.as_bytes())
     assert [a.filename for a in parsed.event.attachments if a.is_pdf] == ["inner.pdf"]
+
+
+def test_attachments_are_typed_by_their_bytes_not_their_names() -> None:
+    from mail.filetypes import sniff_content_type
+    from sandbox.documents import make_docx, make_png, make_xlsx
+
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100)
+    cases = {
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": make_docx(["x"]),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": make_xlsx(["x"]),
+        "image/png": make_png(["x"]),
+        "image/jpeg": b"\xff\xd8\xff\xe0" + bytes(20),
+        "image/tiff": b"II*\x00" + bytes(20),
+        "application/msword": ole + "WordDocument".encode("utf-16-le"),
+        "application/vnd.ms-excel": ole + "Workbook".encode("utf-16-le"),
+    }
+    for expected, data in cases.items():
+        assert sniff_content_type(data, "application/octet-stream") == expected
+    assert sniff_content_type(make_png(["x"]), "application/pdf") == "image/png"  # renamed scan
+    assert sniff_content_type(b"PK\x03\x04 not a zip", "image/png") == "application/octet-stream"
+    assert sniff_content_type(b"hello", "text/plain") == "text/plain"

@@ -14,7 +14,8 @@ from models.runs import ReviewDecision, RunStatus
 from sandbox.demo import contract_number, contract_pdf, make_email
 from settings import Settings
 from tests.helpers import start, wait_for_review
-from workflows.sales_email import PATCHES, RETIRED_PATCHES, SalesEmailWorkflow
+from workflows.patches import PATCHES, RETIRED_PATCHES
+from workflows.sales_email import SalesEmailWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 RECORD = os.environ.get("MCS_RECORD_HISTORIES", "")  # a file-name suffix, e.g. "-v2"
