@@ -105,7 +105,7 @@ def demo_emails() -> dict[str, EmailEvent]:
         "CONTRACT_PARSE_FAILED": make_email(pdf=make_pdf(["A holiday photo, not a contract"])),
         "ORDER_PAYLOAD_BLOCKED": make_email(pdf=contract_pdf("HT-2026-002", ("BLOCK-9",))),
         "ERP_ORDER_FAILED": make_email(pdf=contract_pdf(contract_number(), ("REJECT-7",))),
-        "MANUAL_REVIEW (order: unknown product)": make_email(
+        "MANUAL_REVIEW (order)": make_email(
             pdf=contract_pdf(contract_number(), ("P-100", "X-404"))
         ),
     }

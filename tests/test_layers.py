@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 SKIP = {".venv", "var", "build", "tests", "bench", "migrations"}
-PURE = ("mail", "matching", "storage")  # plain logic any process imports: no Temporal here
+PURE = ("mail", "matching", "orders", "storage")  # plain logic any process imports, no Temporal
 
 
 def modules() -> dict[str, Path]:
