@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._http import raise_for_status
+from activities._http import heartbeating, raise_for_status
 from models.errors import ErrorType
 from models.orders import OrderPayload
 from models.results import (
@@ -82,11 +82,13 @@ class DifyActivities:
             "files": [file],
             "auto_generate_name": False,
         }
-        response = await self._http.post(
-            f"{self._settings.dify_base_url.rstrip('/')}/v1/chat-messages",
-            json=body,
-            headers={"Authorization": f"Bearer {app_key}"},
-            timeout=self._settings.dify_timeout.total_seconds(),
+        response = await heartbeating(
+            self._http.post(
+                f"{self._settings.dify_base_url.rstrip('/')}/v1/chat-messages",
+                json=body,
+                headers={"Authorization": f"Bearer {app_key}"},
+                timeout=self._settings.dify_timeout.total_seconds(),
+            )
         )
         raise_for_status(response, ErrorType.DIFY_CLIENT_ERROR)
         if response.headers.get("content-type", "").startswith("text/event-stream"):

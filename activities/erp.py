@@ -1,13 +1,20 @@
-"""The ERP order gateway: create the sales order, exactly once per idempotency key."""
+"""The ERP order gateway: create the sales order, exactly once per idempotency key.
+
+Exactly once does not rest on the ERP honouring `Idempotency-Key` (many do not): a retry after
+an ambiguous failure (a timeout, a lost connection, a 5xx, a dead worker) first asks the ERP for
+an order under the key (`GET /v1/orders?idempotency_key=K`) and creates one only if there is none.
+"""
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._http import raise_for_status
-from models.errors import ErrorType
+from activities._http import heartbeating, raise_for_status
+from models.errors import ErrorType, transient
 from models.results import ErpInput, ErpResult
 from settings import Settings
+
+IN_PROGRESS = 409  # the ERP is still creating an order under this key: ask again later
 
 
 class ErpActivities:
@@ -19,24 +26,17 @@ class ErpActivities:
 
     @activity.defn
     async def call_erp_gateway(self, input: ErpInput) -> ErpResult:
-        """Create the order; a repeated key returns the first order, so retries are safe."""
-        body = {
-            "order_payload": input.order_payload.model_dump(mode="json"),
-            "audit": {
-                "message_id": input.message_id,
-                "workflow_id": input.workflow_id,
-                "idempotency_key": input.idempotency_key,
-            },
-        }
-        response = await self._http.post(
-            f"{self._settings.erp_base_url.rstrip('/')}/v1/orders",
-            json=body,
-            headers={
-                "Authorization": f"Bearer {self._settings.erp_api_key}",
-                "Idempotency-Key": input.idempotency_key,
-            },
-            timeout=self._settings.erp_timeout.total_seconds(),
-        )
+        """Create the order, unless an earlier attempt did (looked up by its key first)."""
+        if activity.info().attempt > 1:
+            found = await heartbeating(self._lookup(input.idempotency_key))
+            if found is not None:
+                return found
+        response = await heartbeating(self._create(input))
+        if response.status_code == IN_PROGRESS:
+            raise ApplicationError(
+                "the ERP is still creating an order under this key",
+                type=transient(ErrorType.ERP_REJECTED),
+            )
         raise_for_status(response, ErrorType.ERP_REJECTED)
         data = response.json()
         if not data.get("ok") or not data.get("sales_order_no"):
@@ -48,3 +48,44 @@ class ErpActivities:
         return ErpResult(
             sales_order_no=str(data["sales_order_no"]), order_url=str(data.get("order_url", ""))
         )
+
+    async def _create(self, input: ErpInput) -> httpx.Response:
+        body = {
+            "order_payload": input.order_payload.model_dump(mode="json"),
+            "audit": {
+                "message_id": input.message_id,
+                "workflow_id": input.workflow_id,
+                "idempotency_key": input.idempotency_key,
+            },
+        }
+        return await self._http.post(
+            self._url(),
+            json=body,
+            headers={**self._auth(), "Idempotency-Key": input.idempotency_key},
+            timeout=self._settings.erp_timeout.total_seconds(),
+        )
+
+    async def _lookup(self, key: str) -> ErpResult | None:
+        """The order created under `key`, if the ERP has one (an ERP without the lookup: None)."""
+        response = await self._http.get(
+            self._url(),
+            params={"idempotency_key": key},
+            headers=self._auth(),
+            timeout=self._settings.erp_timeout.total_seconds(),
+        )
+        if response.status_code in (404, 405, 501):
+            return None
+        raise_for_status(response, ErrorType.ERP_REJECTED)
+        orders = response.json().get("orders") or []
+        if not orders:
+            return None
+        first = orders[0]
+        return ErpResult(
+            sales_order_no=str(first["sales_order_no"]), order_url=str(first.get("order_url", ""))
+        )
+
+    def _url(self) -> str:
+        return f"{self._settings.erp_base_url.rstrip('/')}/v1/orders"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._settings.erp_api_key}"}

@@ -1,11 +1,13 @@
-"""An ERP order gateway simulator: stores orders and honours `Idempotency-Key`."""
+"""An ERP order gateway simulator: stores orders and honours `Idempotency-Key` (unless told to
+ignore it, as many ERPs do), finds orders by that key, and can lose answers after committing."""
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from sandbox.faults import FaultState, fault_router
 
@@ -68,8 +70,8 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
     app.state.book = book
     app.include_router(fault_router(state))
 
-    @app.post("/v1/orders")
-    async def create_order(request: Request) -> JSONResponse:
+    @app.post("/v1/orders", response_model=None)
+    async def create_order(request: Request) -> Response:
         """Create a sales order; a repeated Idempotency-Key returns the first order."""
         if request.headers.get("authorization", "") != f"Bearer {api_key}":
             return erp_error(401, "UNAUTHORIZED", "invalid API key")
@@ -78,7 +80,7 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
             return erp_error(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key header is required")
         if status := await state.failure():
             return erp_error(status, "UNAVAILABLE", f"injected failure {status}")
-        if key in book.orders:
+        if key in book.orders and not state.faults.ignore_idempotency:
             return JSONResponse(_answer(book.orders[key]), status_code=200)
         body = await request.json()
         if problem := _validate(body):
@@ -93,15 +95,36 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
             "order_payload": body["order_payload"],
             "audit": body.get("audit", {}),
         }
-        book.add(key, order)
+        book.add(key if key not in book.orders else f"{key}#{len(book.orders) + 1}", order)
+        if state.drop_after_commit():
+            return _dropped()
         return JSONResponse(_answer(order), status_code=201)
 
-    @app.get("/v1/orders")
-    def list_orders() -> list[dict[str, Any]]:
-        """Every stored order (for tests and the demo)."""
-        return list(book.orders.values())
+    @app.get("/v1/orders", response_model=None)
+    def list_orders(idempotency_key: str | None = None) -> Any:
+        """Every stored order (for tests and the demo); with `idempotency_key`, the orders
+        created under that key: `{"orders": [{"sales_order_no", "order_url"}]}`."""
+        if idempotency_key is None:
+            return list(book.orders.values())
+        found = [_answer(o) for o in book.orders.values() if _key(o) == idempotency_key]
+        return {"orders": [{k: o[k] for k in ("sales_order_no", "order_url")} for o in found]}
 
     return app
+
+
+def _key(order: dict[str, Any]) -> str:
+    audit = order.get("audit") or {}
+    return str(audit.get("idempotency_key", ""))
+
+
+def _dropped() -> Response:
+    """An answer that never arrives whole: the headers promise a body the connection loses."""
+
+    async def cut() -> AsyncIterator[bytes]:
+        yield b'{"ok": tr'
+        raise ConnectionAbortedError("the simulator drops the connection after committing")
+
+    return StreamingResponse(cut(), media_type="application/json", headers={"content-length": "99"})
 
 
 def _answer(order: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,13 @@ class Faults(BaseModel):
     fail_status: int = Field(default=503, ge=400, le=599)
     bad_answer_next: int = Field(default=0, ge=0)
     bad_answer: Literal["non_json", "empty"] = "non_json"
+    timeout_rate: float = Field(default=0.0, ge=0.0, le=1.0)  # answer after `timeout_ms` instead
+    timeout_ms: int = Field(default=120_000, ge=0)
+    # the ERP simulator: create a new order for a repeated Idempotency-Key, as many ERPs do
+    ignore_idempotency: bool = False
+    # the ERP simulator: commit the order, then drop the connection before the answer
+    drop_after_commit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    drop_after_commit_next: int = Field(default=0, ge=0)
 
 
 class FaultState:
@@ -38,7 +45,17 @@ class FaultState:
             return self.faults.fail_status
         if self.faults.error_rate and self._random.random() < self.faults.error_rate:
             return self.faults.error_status
+        if self.faults.timeout_rate and self._random.random() < self.faults.timeout_rate:
+            await asyncio.sleep(self.faults.timeout_ms / 1000)
         return None
+
+    def drop_after_commit(self) -> bool:
+        """Whether to lose the answer of a request whose work is done."""
+        if self.faults.drop_after_commit_next:
+            self.faults.drop_after_commit_next -= 1
+            return True
+        rate = self.faults.drop_after_commit_rate
+        return bool(rate) and self._random.random() < rate
 
     def take_bad_answer(self) -> str | None:
         if not self.faults.bad_answer_next:

@@ -15,13 +15,16 @@ LOCAL_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=[ErrorType.MASTERDATA_INVALID, ErrorType.UNKNOWN_CUSTOMER],
 )
-# The run's record is written after the order and the mail: giving up would fail a run whose
-# order exists, so it is retried until the database is back (visible as the step `finalize`).
-FINALIZE_RETRY = RetryPolicy(
+# Steps that read or write our database wait for it: a database away for a while must neither
+# fail a run at its start nor, at `finalize`, a run whose order exists. They are retried until the
+# database is back (the run shows the step meanwhile); classified failures stay final.
+DATABASE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=0.5),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=0,
+    non_retryable_error_types=LOCAL_RETRY.non_retryable_error_types,
 )
+FINALIZE_RETRY = DATABASE_RETRY
 DIFY_TIMEOUT = timedelta(minutes=3)
 DIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -34,6 +37,9 @@ ERP_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=10,
 )
+# A worker that dies during a remote call misses its heartbeats (every 2 s): the call is retried
+# after this, not after its whole start-to-close timeout.
+REMOTE_HEARTBEAT = timedelta(seconds=10)
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 
@@ -47,21 +53,30 @@ class StepPolicy:
     retry: RetryPolicy = field(default_factory=lambda: LOCAL_RETRY)
     remote: bool = False
     ends: tuple[RunStatus, ErrorCode] | None = None
+    heartbeat: timedelta | None = None
 
 
 POLICIES: dict[Step, StepPolicy] = {
-    Step.LOAD_MASTERDATA: StepPolicy(ends=(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID)),
+    Step.CHECK_IDEMPOTENCY: StepPolicy(retry=DATABASE_RETRY),
+    Step.LOAD_MASTERDATA: StepPolicy(
+        retry=DATABASE_RETRY, ends=(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID)
+    ),
+    Step.MATCH_CONTACT: StepPolicy(retry=DATABASE_RETRY),
+    Step.DETECT_CONTRACT_SIGNAL: StepPolicy(retry=DATABASE_RETRY),
+    Step.MATCH_CUSTOMER: StepPolicy(retry=DATABASE_RETRY),
+    Step.REVIEW_ORDER: StepPolicy(retry=DATABASE_RETRY),
     Step.UPLOAD_PDF: StepPolicy(ends=(RunStatus.FAILED, ErrorCode.FILE_UPLOAD_FAILED)),
     Step.CALL_DIFY_CONTRACT: StepPolicy(
         DIFY_TIMEOUT, DIFY_RETRY, True,
-        (RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED),
+        (RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED), REMOTE_HEARTBEAT,
     ),
     Step.CALL_DIFY_ORDER_PAYLOAD: StepPolicy(
         DIFY_TIMEOUT, DIFY_RETRY, True,
-        (RunStatus.ORDER_PAYLOAD_BLOCKED, ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED),
+        (RunStatus.ORDER_PAYLOAD_BLOCKED, ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED), REMOTE_HEARTBEAT,
     ),
     Step.CALL_ERP_GATEWAY: StepPolicy(
-        ERP_TIMEOUT, ERP_RETRY, True, (RunStatus.ERP_ORDER_FAILED, ErrorCode.ERP_CREATE_FAILED)
+        ERP_TIMEOUT, ERP_RETRY, True,
+        (RunStatus.ERP_ORDER_FAILED, ErrorCode.ERP_CREATE_FAILED), REMOTE_HEARTBEAT,
     ),
     Step.NOTIFY_SALES: StepPolicy(NOTIFY_TIMEOUT, NOTIFY_RETRY),
     Step.FINALIZE: StepPolicy(retry=FINALIZE_RETRY),

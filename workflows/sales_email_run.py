@@ -92,7 +92,11 @@ class Steps:
                 return await self._local(step, fn, *args)
             self._book.enter(step)
             return await workflow.execute_activity_method(
-                fn, *args, start_to_close_timeout=rule.timeout, retry_policy=rule.retry
+                fn,
+                *args,
+                start_to_close_timeout=rule.timeout,
+                heartbeat_timeout=rule.heartbeat,
+                retry_policy=rule.retry,
             )
         except rules.STEP_ERRORS as error:
             if rule.ends is None:
