@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     order_total_tolerance: Decimal = Decimal("0.005")  # a share of the total ("0.5%" or 0.005)
     order_currencies: Annotated[list[str], NoDecode] = ["CNY"]
     mailboxes: list[MailboxConfig] = []
+    mailbox_quarantine: str = ""  # folder for messages that cannot be taken ("": mark per `after`)
     payload_key: str = Field(default="", repr=False)
     codec_origins: Annotated[list[str], NoDecode] = []
 

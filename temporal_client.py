@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models.codec import data_converter
 from models.email import EmailEvent, workflow_id_for
-from models.ingest import PollInput
+from models.ingest import PollInput, StartRefused
 from models.runs import OrchestratorRunResult, RunStatus, SubmitAnswer
 from settings import MailboxConfig, Settings
 from workflows import search_attributes as sa
@@ -34,6 +34,13 @@ from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
 
 START_TIMEOUT = 60.0
+# A start Temporal refuses with these is refused for good (an input too large or invalid);
+# anything else (unavailable, deadline exceeded, ...) may work later.
+REFUSED_FOR_GOOD = {
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.FAILED_PRECONDITION,
+    RPCStatusCode.OUT_OF_RANGE,
+}
 
 
 async def connect(settings: Settings) -> Client:
@@ -60,6 +67,10 @@ async def start_run(client: Client, event: EmailEvent, task_queue: str) -> Submi
         )
     except WorkflowAlreadyStartedError:
         return await describe_duplicate(client, workflow_id)
+    except RPCError as error:
+        if error.status in REFUSED_FOR_GOOD:
+            raise StartRefused(f"{error.status.name if error.status else ''}: {error}") from error
+        raise
     run_id = handle.result_run_id or ""
     return SubmitAnswer(
         workflow_id=workflow_id, run_id=run_id, status=RunStatus.RUNNING, duplicate=False

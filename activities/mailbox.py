@@ -9,9 +9,11 @@ from mail.imap import apply_action, fetch_raw, fetch_sizes, open_mailbox
 from mail.ingest import Ingester
 from models.ingest import PollInput, PollResult
 from settings import MailboxConfig, Settings
+from telemetry.metrics import EMAILS_INGESTED
 
 log = logging.getLogger(__name__)
 MESSAGES_PER_POLL = 200
+INGEST_OUTCOMES = {"started": "accepted", "duplicates": "duplicate", "rejected": "rejected"}
 
 
 class MailboxActivities:
@@ -52,21 +54,45 @@ class MailboxActivities:
     def _one(
         self, box: BaseMailBox, config: MailboxConfig, validity: int, uid: int, size: int
     ) -> str:
+        """Take one message; one that cannot be taken is quarantined and the poll goes on."""
+        outcome = self._take(box, config, validity, uid, size)
+        EMAILS_INGESTED.labels("imap", INGEST_OUTCOMES[outcome]).inc()
+        return outcome
+
+    def _take(
+        self, box: BaseMailBox, config: MailboxConfig, validity: int, uid: int, size: int
+    ) -> str:
         limit = self._settings.max_message_bytes
         if size > limit:
             reason = f"message of {size} bytes is over the limit of {limit}"
             self._ingester.reject(config, validity, uid, size, reason)
+            self._quarantine(box, config, uid)
             return "rejected"
-        raw, received = fetch_raw(box, uid)
+        try:
+            raw, received = fetch_raw(box, uid)
+        except LookupError:  # deleted by someone else since the search: nothing to take
+            return "rejected"
         position = (config.name, config.folder, validity, uid)
         outcome = self._ingester.ingest(raw, position, received)
-        if outcome != "rejected":
+        if outcome == "rejected":
+            self._quarantine(box, config, uid)
+        else:
             self._apply(box, config, uid)
             self._ingester.done(raw)
         return outcome
 
     def _apply(self, box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
         apply_action(box, config, uid)
+
+    def _quarantine(self, box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
+        """Mark a message that will not be processed: moved to MCS_MAILBOX_QUARANTINE when set,
+        else handled like any other (`after`), so no later poll stops at it."""
+        folder = self._settings.mailbox_quarantine
+        if folder:
+            if not box.folder.exists(folder):
+                box.folder.create(folder)
+            config = config.model_copy(update={"after": f"move:{folder}"})
+        self._apply(box, config, uid)
 
 
 def _resumed_uid(validity: int) -> int:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import time
@@ -68,8 +69,60 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     for module in (orchestrations, emails, webhooks, masterdata, files, codec, health):
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
+    app.add_middleware(LimitBody, limit=config.max_message_bytes + BODY_SLACK)
     app.add_middleware(MeasureRequests)
     return app
+
+
+BODY_SLACK = 64 * 1024  # JSON around the largest message we take
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class LimitBody:
+    """Refuses a request body over `limit` bytes with 413, by its Content-Length or, streamed,
+    as soon as it grows past it (nothing is read beyond)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self._limit:
+            await self._refuse(send)
+            return
+        seen, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self._limit:
+                raise _TooLarge()
+            return message
+
+        async def noted(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, counted, noted)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": f"the request body is over {self._limit} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class MeasureRequests:

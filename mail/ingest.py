@@ -8,9 +8,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from mail.mime import parse_message
+from mail.mime import UnreadableMessage, parse_message
 from models.email import EmailEvent, normalise_message_id, workflow_id_for
-from models.ingest import IngestedMessage, IngestStatus, MailboxState
+from models.ingest import IngestedMessage, IngestStatus, MailboxState, StartRefused
 from models.masterdata import utcnow
 from models.runs import SubmitAnswer
 from settings import MailboxConfig, Settings
@@ -68,7 +68,11 @@ class Ingester:
     def ingest(self, raw: bytes, position: Position, received: datetime | None) -> str:
         """Store, record and start one message: "started", "duplicates" or "rejected"."""
         mailbox, folder, _validity, uid = position
-        parsed = parse_message(raw)
+        try:
+            parsed = parse_message(raw)
+        except Exception as error:  # hostile or broken MIME: this message, never the mailbox
+            self.reject_position(position, len(raw), f"unreadable: {_reason(error)}")
+            return "rejected"
         limit = self._settings.max_attachment_bytes
         too_big = [a.filename for a in parsed.event.attachments if a.size > limit]
         if too_big:
@@ -87,7 +91,12 @@ class Ingester:
         known = self._record(
             position, digest, message_id, workflow_id, IngestStatus.RECORDED, len(raw)
         )
-        answer = self._start(event)
+        try:
+            answer = self._start(event)
+        except StartRefused as error:
+            reason = f"the run was refused: {error}"
+            self._set_status(digest, IngestStatus.REJECTED, reason=reason[:500])
+            return "rejected"
         self._set_status(digest, IngestStatus.STARTED, only_from=IngestStatus.RECORDED)
         return "duplicates" if known or answer.duplicate else "started"
 
@@ -118,13 +127,16 @@ class Ingester:
                 return True
         return False
 
-    def _set_status(self, digest: str, status: IngestStatus, only_from: str | None = None) -> None:
+    def _set_status(
+        self, digest: str, status: IngestStatus, only_from: str | None = None, reason: str = ""
+    ) -> None:
         with Session(self._engine) as session:
             row = session.exec(
                 select(IngestedMessage).where(IngestedMessage.content_sha256 == digest)
             ).first()
             if row is not None and (only_from is None or row.status == only_from):
                 row.status, row.updated_at = status, utcnow()
+                row.reason = reason or row.reason
                 session.add(row)
                 session.commit()
 
@@ -133,3 +145,8 @@ class Ingester:
         with Session(self._engine) as session:
             query = select(IngestedMessage).where(IngestedMessage.mailbox == mailbox)
             return list(session.exec(query.order_by(IngestedMessage.id)))  # type: ignore[arg-type]
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)[:300]
+    return text if isinstance(error, UnreadableMessage) else f"{type(error).__name__}: {text}"

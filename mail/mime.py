@@ -1,5 +1,6 @@
 """Reading email: the one MIME parser of every intake channel (API upload, webhook, IMAP poll)."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -7,9 +8,9 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from mail.filetypes import sniff_content_type
-from models.email import EmailAttachment, EmailEvent, sha256_hex
+from models.email import EmailAttachment, EmailEvent, cut_body, one_line, sha256_hex
 
-__all__ = ["ParsedEmail", "parse_message", "sniff_content_type"]
+__all__ = ["ParsedEmail", "UnreadableMessage", "parse_message", "sniff_content_type"]
 
 
 @dataclass
@@ -21,14 +22,18 @@ class ParsedEmail:
 
 
 def _addresses(message: EmailMessage, header: str) -> list[str]:
-    values = [str(v) for v in message.get_all(header, [])]
-    return [address.lower() for _name, address in getaddresses(values) if address]
+    try:
+        values = [str(v) for v in message.get_all(header, [])]
+    except Exception:  # a malformed address header: as it stands
+        values = [str(v) for k, v in message.raw_items() if k.lower() == header.lower()]
+    return [one_line(a).lower() for _name, a in getaddresses(values) if a and "@" in a]
 
 
 def _received_at(message: EmailMessage) -> datetime | None:
+    date = _header(message, "Date")
     try:
-        return parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
-    except (TypeError, ValueError):
+        return parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError, IndexError):
         return None
 
 
@@ -66,24 +71,46 @@ def _text(part: EmailMessage) -> str:
     return max(decoded, key=_plausible) if decoded else payload.decode("latin-1")
 
 
-def parse_message(raw: bytes) -> ParsedEmail:
-    """Parse a raw RFC 822 message into an EmailEvent and its attachment bytes."""
-    message = message_from_bytes(raw, policy=policy.default)
+class UnreadableMessage(ValueError):
+    """A message MCS does not take, and why (the API answers 4xx; a mailbox records REJECTED)."""
+
+
+MAX_ATTACHMENTS = 100
+MAX_DEPTH = 20  # MIME nesting: real mail nests a few levels; a thousand is an attack
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    """A header's value; one the parser chokes on is taken as it stands in the message."""
+    try:
+        return str(message.get(name, "") or "")
+    except Exception:  # the email package raises many kinds on malformed headers
+        raw = [value for key, value in message.raw_items() if key.lower() == name.lower()]
+        return str(raw[0]) if raw else ""
+
+
+def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedEmail:
+    """Parse a raw RFC 822 message into an EmailEvent and its attachment bytes; UnreadableMessage
+    for a message too deep, with too many attachments, or that the parser cannot read."""
+    try:
+        message = message_from_bytes(raw, policy=policy.default)
+    except RecursionError as error:
+        raise UnreadableMessage(f"MIME nesting is deeper than {MAX_DEPTH} levels") from error
     assert isinstance(message, EmailMessage)
-    sender_name, sender = parseaddr(str(message.get("From", "")))
+    sender_name, sender = parseaddr(_header(message, "From"))
+    message_id = _header(message, "Message-ID").strip()
     parsed = ParsedEmail(
         event=EmailEvent(
             provider="rfc822",
-            message_id=str(message.get("Message-ID", "") or "").strip(),
-            **{"from": str(message.get("From", ""))},
+            message_id=message_id if message_id.strip("<> ") else "",
+            **{"from": one_line(_header(message, "From"))},
             from_email=sender or sender_name,
             to=_addresses(message, "To"),
             cc=_addresses(message, "Cc"),
-            subject=str(message.get("Subject", "") or ""),
+            subject=one_line(_header(message, "Subject")),
             received_at=_received_at(message),
         )
     )
-    _walk(message, parsed)
+    _walk(message, parsed, max_attachments)
     if not parsed.event.message_id:
         # line endings differ between an IMAP server's copy and an uploaded file of the same mail
         canonical = raw.replace(b"\r\n", b"\n").strip()
@@ -91,25 +118,41 @@ def parse_message(raw: bytes) -> ParsedEmail:
     return parsed
 
 
-def _walk(message: EmailMessage, parsed: ParsedEmail) -> None:
-    event = parsed.event
-    for part in message.walk():
+def _leaves(message: EmailMessage) -> Iterator[EmailMessage]:
+    """The non-multipart parts, depth first, without recursion (and refusing absurd depths)."""
+    stack: list[tuple[EmailMessage, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise UnreadableMessage(f"MIME nesting is deeper than {MAX_DEPTH} levels")
         if part.is_multipart():
-            continue
+            children = part.get_payload()
+            assert isinstance(children, list)
+            parts = [c for c in reversed(children) if isinstance(c, EmailMessage)]
+            stack.extend((child, depth + 1) for child in parts)
+        else:
+            yield part
+
+
+def _walk(message: EmailMessage, parsed: ParsedEmail, max_attachments: int) -> None:
+    event = parsed.event
+    for part in _leaves(message):
         disposition = part.get_content_disposition()
         filename = part.get_filename()
         content_type = part.get_content_type()
         if filename is None and disposition != "attachment":
             if content_type == "text/plain" and not event.body_text:
-                event.body_text = _text(part)
+                event.body_text = cut_body(_text(part))
             elif content_type == "text/html" and not event.body_html:
-                event.body_html = _text(part)
+                event.body_html = cut_body(_text(part))
             continue
         if disposition == "inline" and content_type.startswith("image/"):
             continue
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
             continue
+        if len(event.attachments) >= max_attachments:
+            raise UnreadableMessage(f"more than {max_attachments} attachments")
         event.attachments.append(
             EmailAttachment(
                 attachment_id=str(len(event.attachments) + 1),

@@ -1,10 +1,14 @@
 """The email contract: what every intake channel hands to the sales-email workflow."""
 
 import hashlib
+import re
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_BODY_CHARS = 256 * 1024  # a longer text body is cut (the whole message stays in the store)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 PDF_CONTENT_TYPE = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -22,10 +26,31 @@ READABLE: dict[str, tuple[str, str]] = {
 }
 
 
+def one_line(text: str) -> str:
+    """A header value as one line: no line breaks or control characters (no header injection)."""
+    return _CONTROLS.sub(" ", text).strip()
+
+
+def cut_body(text: str) -> str:
+    """A text body short enough for a workflow's input."""
+    if len(text) <= MAX_BODY_CHARS:
+        return text
+    return text[:MAX_BODY_CHARS] + f"\n[... {len(text) - MAX_BODY_CHARS} more characters cut]"
+
+
+def _nulls_dropped(data: Any) -> Any:
+    """JSON `null` for an optional field means "not given": its default applies."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if v is not None}
+    return data
+
+
 class EmailAttachment(BaseModel):
     """One attachment; inside the workflow only the reference fields are set (claim check)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    _nulls = model_validator(mode="before")(_nulls_dropped)
 
     attachment_id: str = ""
     filename: str
@@ -66,10 +91,22 @@ class EmailEvent(BaseModel):
     received_at: datetime | None = None
     attachments: list[EmailAttachment] = []
 
+    _nulls = model_validator(mode="before")(_nulls_dropped)
+
     @field_validator("from_email")
     @classmethod
     def _normalise_email(cls, value: str) -> str:
-        return value.strip().lower()
+        return one_line(value).lower()
+
+    @field_validator("subject", "from_", "message_id")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return one_line(value)
+
+    @field_validator("body_text", "body_html")
+    @classmethod
+    def _cut(cls, value: str) -> str:
+        return cut_body(value)
 
     @property
     def pdf(self) -> EmailAttachment | None:

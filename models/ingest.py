@@ -10,6 +10,11 @@ from sqlmodel import Field, SQLModel
 from models.masterdata import utcnow
 
 
+class StartRefused(Exception):
+    """Temporal refused to start an email's run for good (its input is invalid or too large):
+    retrying cannot help, so the email ends visibly instead of waiting forever."""
+
+
 class IngestStatus(StrEnum):
     RECORDED = "RECORDED"
     STARTED = "STARTED"

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from api.attachments import by_size, store_attachment
 from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
-from mail.mime import parse_message
+from mail.mime import UnreadableMessage, parse_message
 from models.runs import SubmitAnswer
 
 router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(require_api_key)])
@@ -22,7 +22,12 @@ async def submit_raw_email(
     raw = await request.body()
     if not raw.strip():
         raise HTTPException(422, "the message is empty")
-    parsed = await by_size(len(raw), parse_message, raw)
+    try:
+        parsed = await by_size(len(raw), parse_message, raw)
+    except UnreadableMessage as error:
+        raise HTTPException(422, f"the message is not taken: {error}") from error
+    except Exception as error:  # the email package's many errors on hostile input
+        raise HTTPException(422, f"the message cannot be read: {type(error).__name__}") from error
     if not parsed.event.from_email or "@" not in parsed.event.from_email:
         raise HTTPException(422, "the message has no From address")
     limit = settings.max_attachment_bytes

@@ -22,6 +22,7 @@ from api.deps import (
 from api.outbox import queued_run
 from api.replay import ReplayError, replay
 from api.runs import from_search_attributes, read_run
+from mail.mime import MAX_ATTACHMENTS
 from models.email import EmailEvent, workflow_id_for
 from models.masterdata import Customer, aware
 from models.masterdata_store import unknown_products
@@ -68,12 +69,17 @@ async def accept_event(
 ) -> SubmitAnswer:
     """Store the attachments of an EmailEvent, then record it for its run (or find the run)."""
     limit = settings.max_attachment_bytes
-    stored = []
+    if len(event.attachments) > MAX_ATTACHMENTS:
+        raise HTTPException(422, f"more than {MAX_ATTACHMENTS} attachments")
+    stored, total = [], 0
     for attachment in event.attachments:
         data = await attachment_bytes(attachment, blobs, limit)
         if data is None:
             stored.append(attachment)
             continue
+        total += len(data)
+        if total > settings.max_message_bytes:
+            raise HTTPException(413, f"the attachments are over {settings.max_message_bytes} bytes")
         stored.append(await by_size(len(data), store_attachment, attachment, data, blobs, limit))
     event = ensure_message_id(event.model_copy(update={"attachments": stored}))
     return await outbox.accept(event)

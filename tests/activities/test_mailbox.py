@@ -16,7 +16,7 @@ from models.db import make_engine
 from models.email import workflow_id_for
 from models.ingest import IngestStatus, PollInput, PollResult
 from models.runs import OrchestratorRunResult, RunStatus
-from sandbox.demo import contract_pdf
+from sandbox.demo import contract_pdf, raw_contract_email
 from settings import MailboxConfig, Settings
 from storage.blobs import BlobStore
 from temporal_client import blocking_starter, sync_schedules
@@ -212,3 +212,53 @@ async def test_oversize_message_is_rejected_once_with_a_reason(
     assert (first.rejected, first.started, second.seen) == (1, 0, 0)
     [row] = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
     assert row.status == IngestStatus.REJECTED and "over the limit" in row.reason
+
+
+async def test_hostile_messages_are_quarantined_and_the_mail_after_them_is_taken(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    from sandbox.hostile import deep_nesting, many_parts
+
+    configured = configure(settings, imap).model_copy(update={"mailbox_quarantine": "Quarantine"})
+    good = contract_message(f"<{uuid.uuid4()}@x.example>")
+    with imap_box(configured) as box:
+        for raw in (deep_nesting(), many_parts(), good):
+            box.append(raw, "INBOX")
+    first = await poll(configured, dev_env.client)
+    second = await poll(configured, dev_env.client)
+    assert (first.seen, first.rejected, first.started, second.seen) == (3, 2, 1, 0)
+    rows = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    reasons = sorted(r.reason for r in rows if r.status == IngestStatus.REJECTED)
+    assert reasons == ["unreadable: MIME nesting is deeper than 20 levels",
+                       "unreadable: more than 100 attachments"]  # fmt: skip
+    with imap_box(configured) as box:
+        box.folder.set("Quarantine")
+        assert len(list(box.fetch(AND(all=True), mark_seen=False, headers_only=True))) == 2
+
+
+async def test_a_start_refused_for_good_rejects_the_message_and_the_poll_goes_on(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    from models.ingest import StartRefused
+    from models.runs import SubmitAnswer
+
+    configured = configure(settings, imap)
+    real = blocking_starter(dev_env.client, asyncio.get_running_loop(), configured.task_queue)
+
+    def start(event: Any) -> SubmitAnswer:  # Temporal refuses the first message only
+        if "refused" in event.subject:
+            raise StartRefused("INVALID_ARGUMENT: Blob data size exceeds limit")
+        return real(event)
+
+    engine = make_engine(configured.db_url)
+    activities = MailboxActivities(
+        configured, Ingester(engine, BlobStore(configured.blob_dir), start, configured)
+    )
+    with imap_box(configured) as box:
+        box.append(raw_contract_email(f"<{uuid.uuid4()}@x>", subject="采购合同 refused"), "INBOX")
+        box.append(contract_message(f"<{uuid.uuid4()}@x.example>"), "INBOX")
+    result = await poll(configured, dev_env.client, activities)
+    assert (result.seen, result.rejected, result.started) == (2, 1, 1)
+    rows = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    [refused] = [r for r in rows if r.status == IngestStatus.REJECTED]
+    assert refused.reason.startswith("the run was refused: INVALID_ARGUMENT")

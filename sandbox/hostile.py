@@ -1,0 +1,93 @@
+"""A corpus of hostile email: what an attacker or a broken mailer sends (for tests and benches)."""
+
+import base64
+
+SENDER = [b"From: Li Lei <buyer@huadong.example>", b"To: sales@mcs.example"]
+CONTRACT_SUBJECT = b"Subject: =?utf-8?b?6YeH6LSt5ZCI5ZCM?="  # 采购合同
+PLAIN = b"Content-Type: text/plain; charset=utf-8"
+
+
+def message(headers: list[bytes], body: bytes) -> bytes:
+    """A raw message of these header lines (after From and To) and this body."""
+    return b"\r\n".join([*SENDER, *headers]) + b"\r\n\r\n" + body
+
+
+def multipart(boundary: bytes, parts: list[tuple[list[bytes], bytes]]) -> bytes:
+    """The body of a multipart of these (header lines, body) parts."""
+    out = b""
+    for headers, body in parts:
+        out += b"--" + boundary + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body + b"\r\n"
+    return out + b"--" + boundary + b"--\r\n"
+
+
+def mixed(boundary: bytes) -> list[bytes]:
+    return [b"MIME-Version: 1.0", b"Content-Type: multipart/mixed; boundary=" + boundary]
+
+
+def attachment(name: bytes, content_type: bytes, base64_body: bool = False) -> list[bytes]:
+    headers = [b"Content-Type: " + content_type]
+    if base64_body:
+        headers.append(b"Content-Transfer-Encoding: base64")
+    return [*headers, b'Content-Disposition: attachment; filename="' + name + b'"']
+
+
+def deep_nesting(levels: int = 1000) -> bytes:
+    """A multipart nested `levels` deep."""
+    opening = b"".join(
+        b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i, i + 1)
+        for i in range(levels)
+    )
+    innermost = b"--b%d\r\n%s\r\n\r\nhi\r\n" % (levels, PLAIN)
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(levels + 1)))
+    headers = [CONTRACT_SUBJECT, b"Message-ID: <deep@x>", *mixed(b"b0")]
+    return message(headers, opening + innermost + closing)
+
+
+def many_parts(parts: int = 5000) -> bytes:
+    """Thousands of tiny attachments."""
+    files = [(attachment(b"p%d.bin" % i, b"application/octet-stream"), b"AA") for i in range(parts)]
+    return message(
+        [b"Subject: many", b"Message-ID: <many@x>", *mixed(b"x")], multipart(b"x", files)
+    )
+
+
+def corpus() -> dict[str, bytes]:
+    """Name -> raw message."""
+    fake_pdf = base64.b64encode(b"MZ\x90\x00 not a pdf at all" * 50)
+    separators = base64.b64encode("采购合同\u2028\r\nBcc: x@y\u0085".encode())
+    return {
+        "brackets-only-message-id": message([b"Subject: a", b"Message-ID: <>", PLAIN], b"x"),
+        "spaced-message-id": message([b"Subject: a", b"Message-ID: < a b @ c >", PLAIN], b"x"),
+        "eight-bit-headers": message(
+            [
+                b"Subject: \xe9\x87\x87\xff\xfe contract",
+                b"Message-ID: <8bit@x>",
+                b"Reply-To: \xff\xff <x@y>",
+                PLAIN,
+            ],
+            b"\xff\xfe body",
+        ),  # fmt: skip
+        "line-separators-in-subject": message(
+            [b"Subject: =?utf-8?b?" + separators + b"?=", b"Message-ID: <sep@x>", PLAIN], b"x"
+        ),
+        "fake-pdf": message(
+            [CONTRACT_SUBJECT, b"Message-ID: <fake@x>", *mixed(b"z")],
+            multipart(
+                b"z",
+                [
+                    ([b"Content-Type: text/plain"], b"see attached"),
+                    (attachment(b"contract.pdf", b"application/pdf", True), fake_pdf),
+                ],
+            ),
+        ),  # fmt: skip
+        "deep-nesting": deep_nesting(),
+        "many-parts": many_parts(),
+        "huge-body": message(
+            [b"Subject: big", b"Message-ID: <huge@x>", PLAIN], b"A" * (3 * 1024 * 1024)
+        ),
+        "no-headers-at-all": b"\r\n\r\njust a body",
+        "broken-base64": message(
+            [b"Subject: b", b"Message-ID: <b64@x>", *mixed(b"q")],
+            multipart(b"q", [(attachment(b"x.pdf", b"application/pdf", True), b"!!!!====")]),
+        ),
+    }
