@@ -77,13 +77,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 BODY_SLACK = 64 * 1024  # JSON around the largest message we take
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class LimitBody:
     """Refuses a request body over `limit` bytes with 413, by its Content-Length or, streamed,
-    as soon as it grows past it (nothing is read beyond)."""
+    as soon as it grows past it: the app is told the client left, and nothing more is read."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self._app = app
@@ -93,30 +89,33 @@ class LimitBody:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self._limit:
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self._limit:
             await self._refuse(send)
             return
-        seen, started = 0, False
+        seen, started, refused = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self._limit:
-                raise _TooLarge()
+                refused = True
+                if not started:
+                    await self._refuse(send)
+                return {"type": "http.disconnect"}
             return message
 
         async def noted(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 has been sent
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self._app(scope, counted, noted)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self._app(scope, counted, noted)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": f"the request body is over {self._limit} bytes"}).encode()

@@ -56,9 +56,14 @@ class EmailAttachment(BaseModel):
     filename: str
     content_type: str = "application/octet-stream"
     size: int = Field(default=0, ge=0)
-    sha256: str = ""
+    sha256: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
     bytes_b64: str | None = None
     url: str | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
 
     @property
     def is_pdf(self) -> bool:

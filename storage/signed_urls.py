@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 
 def _signature(file_id: str, expires: int, secret: str) -> str:
-    message = f"{file_id}:{expires}".encode()
+    message = f"{file_id}:{expires}".encode(errors="replace")  # any text a URL may carry
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -22,4 +22,5 @@ def verify_file_signature(file_id: str, expires: int, signature: str, secret: st
     """True when the signature matches and the URL has not expired."""
     if expires < time.time():
         return False
-    return hmac.compare_digest(_signature(file_id, expires, secret), signature)
+    expected = _signature(file_id, expires, secret).encode()
+    return hmac.compare_digest(expected, signature.encode(errors="replace"))

@@ -15,7 +15,7 @@ router = APIRouter(
     prefix="/v1/masterdata", tags=["masterdata"], dependencies=[Depends(require_api_key)]
 )
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]  # what every database takes
 
 
 def _unprocessable(error: store.MasterdataError) -> HTTPException:

@@ -37,6 +37,8 @@ router = APIRouter(
     dependencies=[Depends(require_api_key)],
 )
 UPDATE_TIMEOUT = timedelta(seconds=10)
+# A value put into a visibility query: no quotes, backslashes or control characters.
+SAFE_IN_QUERY = r"^[^'\"\\\x00-\x1f]*$"
 
 
 class ReplayRequest(BaseModel):
@@ -90,7 +92,7 @@ async def list_runs(
     temporal: TemporalDep,
     outbox: OutboxDep,
     status: RunStatus | None = None,
-    customer_id: str | None = None,
+    customer_id: Annotated[str | None, Query(max_length=200, pattern=SAFE_IN_QUERY)] = None,
     started_after: datetime | None = None,
     started_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -104,10 +106,13 @@ async def list_runs(
     if status:
         query += f" AND SalesEmailStatus = '{status.value}'"
     if customer_id:
-        query += f" AND CustomerId = '{customer_id.replace(chr(39), '')}'"
+        query += f" AND CustomerId = '{customer_id}'"
     summaries = []
-    async for execution in temporal.list_workflows(query, limit=limit):
-        summaries.append(_summary(from_search_attributes(execution)))  # type: ignore[arg-type]
+    try:
+        async for execution in temporal.list_workflows(query, limit=limit):
+            summaries.append(_summary(from_search_attributes(execution)))  # type: ignore[arg-type]
+    except RPCError as error:
+        raise HTTPException(503, f"Temporal cannot list runs now: {error.message}") from error
     if status not in (None, RunStatus.RUNNING) or customer_id:
         return summaries
     queued = await run_in_threadpool(outbox.queued_entries, limit, started_after, started_before)

@@ -1,0 +1,78 @@
+"""Hostile input over HTTP: every message of the hostile corpus gets a 202 or a 4xx that says
+what is wrong, never a 5xx; request bodies are capped; JSON nulls are "not given"."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from sandbox.demo import make_email
+from sandbox.hostile import corpus
+from settings import Settings
+from tests.helpers import open_api
+
+EXPECTED = {
+    "brackets-only-message-id": 202,
+    "spaced-message-id": 202,
+    "eight-bit-headers": 202,
+    "line-separators-in-subject": 202,
+    "fake-pdf": 422,  # claims to be a PDF, is not one
+    "deep-nesting": 422,
+    "many-parts": 422,
+    "huge-body": 202,  # the body is cut for the workflow
+    "no-headers-at-all": 422,  # no From address
+    "broken-base64": 422,  # a "PDF" whose bytes are not one
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_each_hostile_message_gets_a_clear_answer(api: httpx.AsyncClient, name: str) -> None:
+    raw = corpus()[name]
+    response = await api.post("/v1/emails", content=raw, headers={"Content-Type": "message/rfc822"})
+    assert response.status_code == EXPECTED[name], response.text
+    if response.status_code == 422:
+        assert response.json()["detail"]  # says what is wrong
+
+
+async def test_a_run_from_a_huge_body_starts_with_the_body_cut(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
+    from tests.helpers import run_result
+
+    raw = corpus()["huge-body"].replace(b"<huge@x>", b"<huge-run@x>")
+    answer = await api.post("/v1/emails", content=raw, headers={"Content-Type": "message/rfc822"})
+    assert answer.status_code == 202, answer.text
+    result = await run_result(dev_env.client, answer.json()["workflow_id"])
+    assert result.status == "IGNORED"  # started and ran: not a contract mail
+
+
+async def test_json_nulls_are_not_given(api: httpx.AsyncClient) -> None:
+    email = make_email().model_dump(mode="json", by_alias=True)
+    email.update(uid=None, subject=None, folder=None, body_html=None)
+    email["attachments"][0]["sha256"] = None
+    answer = await api.post("/v1/orchestrations/sales-email/run", json=email)
+    assert answer.status_code == 202, answer.text
+
+
+async def test_request_bodies_over_the_limit_are_refused_unread(
+    dev_settings: Settings, dev_env: WorkflowEnvironment
+) -> None:
+    small = dev_settings.model_copy(update={"max_attachment_bytes": 3000})
+    limit = small.max_message_bytes
+    async for api in open_api(small, dev_env):
+        declared = await api.post(
+            "/v1/emails", content=b"x" * (limit + 70_000),
+            headers={"Content-Type": "message/rfc822"},
+        )  # fmt: skip
+        assert declared.status_code == 413 and "over" in declared.json()["detail"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(40):
+                yield b"y" * 50_000
+
+        streamed = await api.post(
+            "/v1/orchestrations/sales-email/run", content=chunks(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert streamed.status_code == 413
