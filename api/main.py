@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from api.outbox import Outbox
 from api.routes import codec, emails, files, health, masterdata, orchestrations, webhooks
+from mail.send import Mailer
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         app.state.engine = engine
         app.state.blobs = BlobStore(config.blob_dir)
         app.state.temporal = temporal or await connect(config)
-        app.state.outbox = outbox = Outbox(engine, app.state.temporal, config.task_queue)
+        app.state.outbox = outbox = Outbox(
+            engine, app.state.temporal, config.task_queue, mailer=Mailer(config)
+        )
         dispatcher = asyncio.create_task(outbox.run(), name="intake-outbox")
         yield
         dispatcher.cancel()

@@ -19,10 +19,12 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from mail.send import Mailer
 from models.email import EmailEvent, workflow_id_for
-from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus
+from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus, StartRefused
 from models.masterdata import aware, utcnow
-from models.runs import OrchestratorRunResult, RunRecord, RunStatus, SubmitAnswer
+from models.results import NotifyInput
+from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus, SubmitAnswer
 from temporal_client import describe_duplicate, start_run
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Outbox:
         grace: float = 10.0,
         sweep_seconds: float = 2.0,
         backoff: float = 2.0,
+        mailer: Mailer | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
@@ -56,6 +59,7 @@ class Outbox:
         self._grace = timedelta(seconds=grace)
         self._sweep_seconds = sweep_seconds
         self._backoff = backoff
+        self._mailer = mailer
         self._queue: asyncio.Queue[tuple[str, EmailEvent | None]] = asyncio.Queue()
         self._in_flight: set[str] = set()
         self._started: list[dict[str, str]] = []  # marked STARTED together: fewer write locks
@@ -168,6 +172,10 @@ class Outbox:
             event = EmailEvent.model_validate_json(entry.event)
         try:
             answer = await start_run(self._client, event, self._task_queue)
+        except StartRefused as error:  # retrying cannot help: the email ends visibly
+            log.error("the run %s was refused for good: %s", workflow_id, error)
+            await run_in_threadpool(self._refused, workflow_id, event, str(error))
+            return
         except Exception as error:  # Temporal busy or away: the email stays queued
             log.warning("starting the run %s failed, will retry: %s", workflow_id, error)
             await run_in_threadpool(self._retry_later, workflow_id, f"{error}")
@@ -225,6 +233,23 @@ class Outbox:
                 started,
             )
 
+    def _refused(self, workflow_id: str, event: EmailEvent, error: str) -> None:
+        """Mark the email FAILED with the reason, and tell the reviewers."""
+        self._update(workflow_id, status=OutboxStatus.FAILED, last_error=error[:500], event="")
+        if self._mailer is None:
+            return
+        notice = NotifyInput(
+            kind="start_refused",
+            to=[],
+            workflow_id=workflow_id,
+            include_reviewers=True,
+            context={"subject": event.subject, "sender": event.from_email, "error_message": error},
+        )
+        try:
+            self._mailer.send(notice)
+        except Exception:  # the email is marked FAILED already; the mail is a courtesy
+            log.exception("telling the reviewers about the refused run %s failed", workflow_id)
+
     def _retry_later(self, workflow_id: str, error: str) -> None:
         entry = self.entry(workflow_id)
         attempts = (entry.attempts if entry else 0) + 1
@@ -243,10 +268,15 @@ class Outbox:
 
 
 def queued_run(entry: OutboxEntry) -> OrchestratorRunResult:
-    """What the run API shows for an accepted email whose run has not started yet."""
+    """What the run API shows for an accepted email whose run has not started yet (or never
+    will: a start refused for good is FAILED)."""
     result = OrchestratorRunResult(
         workflow_id=entry.workflow_id, message_id=entry.message_id, step=QUEUED_STEP
     )
+    if entry.status == OutboxStatus.FAILED:
+        result.status = RunStatus.FAILED
+        result.errors.append(RunError(code="START_REFUSED", message=entry.last_error))
+        return result
     if entry.last_error:
         result.warnings.append(
             f"the run has not started yet ({entry.attempts} attempts): {entry.last_error}"

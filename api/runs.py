@@ -51,7 +51,7 @@ async def read_run(
         if record is not None:
             return OrchestratorRunResult.model_validate(record.result)
         entry = session.get(OutboxEntry, workflow_id)
-        if entry is not None and entry.status == OutboxStatus.QUEUED:
+        if entry is not None and entry.status in (OutboxStatus.QUEUED, OutboxStatus.FAILED):
             return queued_run(entry)
         return None
     try:

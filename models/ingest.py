@@ -60,6 +60,7 @@ class IngestedMessage(SQLModel, table=True):
 class OutboxStatus(StrEnum):
     QUEUED = "QUEUED"
     STARTED = "STARTED"
+    FAILED = "FAILED"  # Temporal refused the start for good: `last_error` says why
 
 
 class OutboxEntry(SQLModel, table=True):

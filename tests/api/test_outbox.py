@@ -139,3 +139,32 @@ async def test_an_email_left_queued_by_a_crash_is_started_by_the_next_process(
     resubmitted = await restarted.accept(email)
     assert resubmitted.duplicate and resubmitted.status == RunStatus.SUCCESS
     assert resubmitted.run_id == result.run_id
+
+
+async def test_a_start_refused_for_good_ends_the_email_failed_and_tells_the_reviewers(
+    api: Any, sims: Any
+) -> None:
+    """An email bigger than a Temporal payload may be (2 MB): its start is refused for good
+    (INVALID_ARGUMENT), so it is not retried forever but shown FAILED, with a mail."""
+    from tests.helpers import mails_to
+
+    email = make_email().model_dump(mode="json", by_alias=True)
+    email["body_text"] = email["body_html"] = "合同" * 128_000  # 768 KB each in UTF-8
+    email["to"] = [f"recipient-{n}@sales.example" for n in range(25_000)]
+    answer = await api.post("/v1/orchestrations/sales-email/run", json=email)
+    assert answer.status_code == 202, answer.text
+    workflow_id = answer.json()["workflow_id"]
+    for _ in range(200):
+        run = (await api.get(f"{RUNS}/{workflow_id}")).json()
+        if run["status"] != "RUNNING":
+            break
+        await asyncio.sleep(0.1)
+    assert run["status"] == "FAILED", run
+    [error] = run["errors"]
+    assert error["code"] == "START_REFUSED" and "INVALID_ARGUMENT" in error["message"]
+    assert (await api.get("/v1/healthz")).json()["queued"] == 0  # not retried forever
+    for _ in range(50):
+        if any("could not be processed" in s for s in mails_to(sims, "sales-ops@localhost")):
+            break
+        await asyncio.sleep(0.1)
+    assert any("could not be processed" in s for s in mails_to(sims, "sales-ops@localhost"))
