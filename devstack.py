@@ -60,11 +60,10 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = Non
     raise SystemExit(f"mcs dev: nothing listens on port {port} after {STARTUP_SECONDS}s")
 
 
-@asynccontextmanager
-async def temporal_server(settings: Settings) -> AsyncIterator["subprocess.Popen[bytes]"]:
-    """The dev server on a SQLite file, search attributes registered; stopped by its PID."""
+def temporal_command(settings: Settings) -> list[str]:
+    """The dev server on a SQLite file, with our search attributes and the Web UI's codec."""
     attributes = [arg for key in sa.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")]
-    command = [
+    return [
         temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
         "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
         "--db-filename", str(settings.data_dir / "temporal.db"), "--log-level", "error",
@@ -73,7 +72,12 @@ async def temporal_server(settings: Settings) -> AsyncIterator["subprocess.Popen
         "--ui-codec-endpoint", f"{settings.api_url}/codec",
         *attributes,
     ]  # fmt: skip
-    process = spawn(command, settings.data_dir / "temporal.log")
+
+
+@asynccontextmanager
+async def temporal_server(settings: Settings) -> AsyncIterator["subprocess.Popen[bytes]"]:
+    """The dev server (`temporal_command`), stopped by its PID."""
+    process = spawn(temporal_command(settings), settings.data_dir / "temporal.log")
     try:
         await wait_for_port(settings.temporal_port, process)
         yield process

@@ -29,23 +29,44 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
+class PostgresServer:
+    """A server of our own: `url` of its `postgres` database; it can be stopped and started."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self._root, self._pg_ctl = root, _bin("pg_ctl")
+        self._options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.url = f"postgresql+psycopg://mcs@127.0.0.1:{port}/postgres"
+
+    def start(self) -> None:
+        data, log = str(self._root / "data"), str(self._root / "log")
+        _run([self._pg_ctl, "-D", data, "-o", self._options, "-l", log, "-w", "start"])
+
+    def stop(self) -> None:
+        _run([self._pg_ctl, "-D", str(self._root / "data"), "-m", "fast", "-w", "stop"])
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yields a SQLAlchemy URL of a fresh server; stops it and removes its files afterwards."""
-    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+def postgres_instance() -> Iterator[PostgresServer]:
+    """A fresh server, started; stopped and its files removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="mcs-pg-"))
     root.chmod(0o755)
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", free_port()
-    _run([initdb, "-D", str(data), "-U", "mcs", "--auth=trust", "-E", "UTF8"])
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _run([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"])
+    _run([_bin("initdb"), "-D", str(root / "data"), "-U", "mcs", "--auth=trust", "-E", "UTF8"])
+    server = PostgresServer(root, free_port())
+    server.start()
     try:
-        yield f"postgresql+psycopg://mcs@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        _run([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yields a SQLAlchemy URL of a fresh server; stops it and removes its files afterwards."""
+    with postgres_instance() as server:
+        yield server.url
 
 
 def _run(command: list[str]) -> None:

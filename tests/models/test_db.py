@@ -57,3 +57,31 @@ async def test_a_run_on_postgresql(
         second = await run(ts_env.client, on_pg, email)
     assert first.status == RunStatus.SUCCESS
     assert second.sales_order_no == first.sales_order_no  # idempotency record read from PostgreSQL
+
+
+async def test_a_postgresql_server_away_at_the_start_of_a_run_delays_it_but_keeps_it(
+    settings: Settings, ts_env: WorkflowEnvironment, api_url: str
+) -> None:
+    from tests.helpers import start
+    from tests.postgres import postgres_instance
+    from workflows.sales_email import SalesEmailWorkflow
+
+    with postgres_instance() as server:
+        url = create_database(server.url, f"outage_{uuid.uuid4().hex[:8]}")
+        upgrade(url)
+        engine = make_engine(url)
+        with Session(engine) as session:
+            masterdata_store.apply(session, demo_masterdata())
+        engine.dispose()
+        on_pg = settings.model_copy(
+            update={"database_url": url, "task_queue": f"pg-{uuid.uuid4()}"}
+        )
+        async with running_worker(ts_env.client, on_pg):
+            server.stop()
+            handle = await start(ts_env.client, on_pg, make_email())
+            await asyncio.sleep(3)  # the first step fails, again and again, while it is away
+            state = await handle.query(SalesEmailWorkflow.status)
+            assert state.status == RunStatus.RUNNING and state.step == "check_idempotency"
+            server.start()
+            result = await handle.result()
+    assert result.status == RunStatus.SUCCESS, result.errors

@@ -1,0 +1,143 @@
+"""Exactly one ERP order per email on a bad day.
+
+Starts a Temporal dev server, the simulators, two `mcs worker` processes and `mcs api` on
+loopback, then submits --emails emails while Dify answers 30% 5xx and 10% too late, and the ERP
+ignores `Idempotency-Key` and loses 10% of its answers after committing. Mid-burst, one worker is
+SIGKILLed (and started again) and the Temporal dev server is restarted. Prints: runs terminal,
+SUCCESS count, ERP orders per email, and the time from the worker restart to the last run done.
+"""
+
+import argparse
+import asyncio
+import collections
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devstack import (  # noqa: E402
+    free_port,
+    load_demo_masterdata,
+    process_stack,
+    spawn,
+    stop_process,
+    temporal_command,
+    wait_for_port,
+)
+from sandbox.demo import make_email  # noqa: E402
+from settings import Settings  # noqa: E402
+
+RUNS = "/v1/orchestrations/sales-email/runs"
+TERMINAL_WAIT = 900.0  # seconds at most for every run to end
+DIFY_FAULTS = {"error_rate": 0.3, "timeout_rate": 0.1, "timeout_ms": 8000}
+ERP_FAULTS = {"ignore_idempotency": True, "drop_after_commit_rate": 0.1}
+
+
+async def submit_all(api: httpx.AsyncClient, count: int) -> list[str]:
+    limit = asyncio.Semaphore(16)
+
+    async def one() -> str:
+        async with limit:
+            body = make_email().model_dump(mode="json", by_alias=True)
+            response = await api.post("/v1/orchestrations/sales-email/run", json=body)
+            response.raise_for_status()
+            return str(response.json()["workflow_id"])
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def statuses(api: httpx.AsyncClient, workflow_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for workflow_id in workflow_ids:
+        try:
+            response = await api.get(f"{RUNS}/{workflow_id}")
+            found[workflow_id] = response.json().get("status", "?") if response.is_success else "?"
+        except httpx.HTTPError:
+            found[workflow_id] = "?"
+    return found
+
+
+async def until_terminal(api: httpx.AsyncClient, workflow_ids: list[str]) -> dict[str, str]:
+    deadline = time.monotonic() + TERMINAL_WAIT
+    waiting = ("RUNNING", "?")
+    while True:
+        found = await statuses(api, workflow_ids)
+        if all(s not in waiting for s in found.values()) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(1.0)
+
+
+async def main(count: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mcs-faults-"))
+    ports = {n: free_port() for n in ("temporal", "ui", "api", "dify", "erp", "smtp")}
+    settings = Settings(
+        data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
+    )
+    load_demo_masterdata(settings)
+    commands, env = process_stack(root, ports, "bench-key")
+    env.update(MCS_DIFY_TIMEOUT="PT5S", MCS_ERP_TIMEOUT="PT5S")
+    commands["worker-2"] = commands["worker"]
+    server = spawn(temporal_command(settings), root / "temporal.log")
+    await wait_for_port(ports["temporal"], server)
+    processes = {name: spawn(cmd, root / f"{name}.log", env) for name, cmd in commands.items()}
+    try:
+        for name in ("api", "dify", "erp", "smtp"):
+            await wait_for_port(ports[name])
+        async with httpx.AsyncClient(timeout=60) as http:
+            await http.post(f"http://127.0.0.1:{ports['dify']}/_sandbox/faults", json=DIFY_FAULTS)
+            await http.post(f"http://127.0.0.1:{ports['erp']}/_sandbox/faults", json=ERP_FAULTS)
+        api = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{ports['api']}", headers={"X-API-Key": "bench-key"},
+            timeout=60,
+        )  # fmt: skip
+        async with api:
+            started = time.monotonic()
+            burst = asyncio.create_task(submit_all(api, count))
+            await asyncio.sleep(3)
+            os.kill(processes["worker"].pid, signal.SIGKILL)  # a worker dies mid-burst
+            processes["worker"].wait()
+            print(f"worker SIGKILLed {time.monotonic() - started:.1f} s into the burst")
+            processes["worker"] = spawn(commands["worker"], root / "worker-again.log", env)
+            restarted = time.monotonic()
+            await asyncio.sleep(3)
+            stop_process(server)  # and the Temporal server goes away and comes back
+            server = spawn(temporal_command(settings), root / "temporal.log")
+            await wait_for_port(ports["temporal"], server)
+            print(f"Temporal dev server restarted {time.monotonic() - started:.1f} s in")
+            workflow_ids = await burst
+            found = await until_terminal(api, workflow_ids)
+            done = time.monotonic()
+            erp = await api.get(f"http://127.0.0.1:{ports['erp']}/v1/orders")
+        report(count, found, erp.json(), done - restarted)
+    finally:
+        for process in [*processes.values(), server]:
+            stop_process(process)
+
+
+def report(count: int, found: dict[str, str], orders: list[dict[str, Any]], after: float) -> None:
+    per_email = collections.Counter(str(order["audit"]["workflow_id"]) for order in orders)
+    outcomes = collections.Counter(found.values())
+    terminal = sum(n for status, n in outcomes.items() if status not in ("RUNNING", "?"))
+    success = [w for w, s in found.items() if s == "SUCCESS"]
+    exact = sum(1 for w in success if per_email[w] == 1)
+    extra = {w: n for w, n in per_email.items() if n != 1 or found.get(w) != "SUCCESS"}
+    print(f"emails submitted:             {count}")
+    print(f"runs terminal:                {terminal} of {count}  {dict(outcomes)}")
+    print(f"SUCCESS:                      {len(success)}")
+    print(f"SUCCESS with exactly 1 order: {exact} of {len(success)}")
+    print(f"emails with 0 or 2+ orders, or an order without SUCCESS: {len(extra)} {extra}")
+    print(f"ERP orders in all:            {len(orders)}")
+    print(f"worker restart -> last run done: {after:.1f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=200)
+    asyncio.run(main(parser.parse_args().emails))
