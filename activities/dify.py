@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._http import heartbeating, raise_for_status
-from models.errors import ErrorType
+from models.errors import ErrorType, transient
 from models.orders import OrderPayload
 from models.results import (
     ContractInput,
@@ -23,6 +23,7 @@ from models.results import (
     OrderPayloadResult,
 )
 from settings import Settings
+from telemetry.metrics import DIFY_CALLS
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 
@@ -62,6 +63,14 @@ def answer_from_sse(body: str) -> str:
     return "".join(parts)
 
 
+OUTCOMES = {
+    ErrorType.DIFY_CLIENT_ERROR: "client_error",
+    transient(ErrorType.DIFY_CLIENT_ERROR): "server_error",
+    ErrorType.DIFY_BAD_ANSWER: "bad_answer",
+    ErrorType.DIFY_STREAM_ERROR: "stream_error",
+}
+
+
 class DifyActivities:
     """Calls the two Dify apps over `/v1/chat-messages` in blocking mode."""
 
@@ -70,6 +79,21 @@ class DifyActivities:
         self._settings = settings
 
     async def _ask(
+        self, app_key: str, inputs: dict[str, Any], file_url: str, file_type: str
+    ) -> dict[str, Any]:
+        app = "contract" if app_key == self._settings.dify_contract_app_key else "order"
+        try:
+            data = await self._call(app_key, inputs, file_url, file_type)
+        except ApplicationError as error:
+            DIFY_CALLS.labels(app, OUTCOMES.get(error.type or "", "error")).inc()
+            raise
+        except httpx.HTTPError:
+            DIFY_CALLS.labels(app, "network").inc()
+            raise
+        DIFY_CALLS.labels(app, "ok").inc()
+        return data
+
+    async def _call(
         self, app_key: str, inputs: dict[str, Any], file_url: str, file_type: str
     ) -> dict[str, Any]:
         file = {"type": file_type, "transfer_method": "remote_url", "url": file_url}

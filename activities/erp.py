@@ -13,6 +13,7 @@ from activities._http import heartbeating, raise_for_status
 from models.errors import ErrorType, transient
 from models.results import ErpInput, ErpResult
 from settings import Settings
+from telemetry.metrics import ERP_CALLS
 
 IN_PROGRESS = 409  # the ERP is still creating an order under this key: ask again later
 
@@ -30,8 +31,14 @@ class ErpActivities:
         if activity.info().attempt > 1:
             found = await heartbeating(self._lookup(input.idempotency_key))
             if found is not None:
+                ERP_CALLS.labels("found").inc()
                 return found
-        response = await heartbeating(self._create(input))
+        try:
+            response = await heartbeating(self._create(input))
+        except httpx.HTTPError:
+            ERP_CALLS.labels("network").inc()
+            raise
+        ERP_CALLS.labels(_outcome(response.status_code)).inc()
         if response.status_code == IN_PROGRESS:
             raise ApplicationError(
                 "the ERP is still creating an order under this key",
@@ -89,3 +96,11 @@ class ErpActivities:
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._settings.erp_api_key}"}
+
+
+def _outcome(status: int) -> str:
+    if status == IN_PROGRESS:
+        return "in_progress"
+    if status < 400:
+        return "created"
+    return "rejected" if status < 500 else "server_error"

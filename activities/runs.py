@@ -13,6 +13,7 @@ from models.runs import (
     RunRecord,
     RunStatus,
 )
+from telemetry.metrics import ERRORS, IDEMPOTENCY_HITS, RUNS
 
 
 class RunActivities:
@@ -28,6 +29,7 @@ class RunActivities:
             record = session.get(IdempotencyRecord, input.key)
             if record is None:
                 return IdempotencyResult()
+            IDEMPOTENCY_HITS.inc()
             return IdempotencyResult(stored=OrchestratorRunResult.model_validate(record.result))
 
     @activity.defn
@@ -60,6 +62,9 @@ class RunActivities:
             if is_new_order and result.contract_no and result.customer_id:
                 self._remember_contract(session, result)
             session.commit()
+        RUNS.labels(result.status).inc()
+        for error in result.errors:
+            ERRORS.labels(error.code).inc()
 
     @staticmethod
     def _remember_contract(session: Session, result: OrchestratorRunResult) -> None:

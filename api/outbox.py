@@ -12,7 +12,6 @@ import logging
 from datetime import datetime, timedelta
 
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import Gauge
 from sqlalchemy import Engine, bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -25,10 +24,10 @@ from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus, StartRefus
 from models.masterdata import aware, utcnow
 from models.results import NotifyInput
 from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus, SubmitAnswer
+from telemetry.metrics import EMAILS_INGESTED, INTAKE_QUEUED
 from temporal_client import describe_duplicate, start_run
 
 log = logging.getLogger(__name__)
-QUEUED_RUNS = Gauge("mcs_intake_queued", "Accepted emails whose run has not started yet")
 STARTERS = 16  # runs being started at once
 MAX_BACKOFF = 60.0
 QUEUED_STEP = "queued"
@@ -68,7 +67,9 @@ class Outbox:
         """Record the email (its attachments already stored); the run starts in the background."""
         workflow_id = workflow_id_for(event.message_id)
         if not await run_in_threadpool(self._record, workflow_id, event):
+            EMAILS_INGESTED.labels("http", "duplicate").inc()
             return await self._duplicate(workflow_id)
+        EMAILS_INGESTED.labels("http", "accepted").inc()
         self._submit(workflow_id, event)
         return SubmitAnswer(
             workflow_id=workflow_id, run_id="", status=RunStatus.RUNNING, duplicate=False
@@ -194,7 +195,7 @@ class Outbox:
         while True:
             try:
                 due, queued = await run_in_threadpool(self._due)
-                QUEUED_RUNS.set(queued)
+                INTAKE_QUEUED.set(queued)
                 for workflow_id in due:
                     self._submit(workflow_id, None)
             except Exception:  # the database may be away for a moment: sweep again later

@@ -6,7 +6,6 @@ import threading
 import time
 from typing import Any
 
-from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, insert
 from temporalio import activity
 from temporalio.worker import (
@@ -17,14 +16,9 @@ from temporalio.worker import (
 
 from models.masterdata import utcnow
 from models.runs import AuditEvent
+from telemetry.metrics import STEP_ATTEMPTS, STEP_SECONDS
 
 log = logging.getLogger(__name__)
-
-STEP_SECONDS = Histogram(
-    "mcs_step_seconds", "Duration of one step attempt", ["step", "outcome"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)  # fmt: skip
-STEP_ATTEMPTS = Counter("mcs_step_attempts_total", "Step attempts", ["step", "outcome"])
 
 
 class AuditWriter:
@@ -96,7 +90,7 @@ class _AuditActivity(ActivityInboundInterceptor):
             raise
         finally:
             seconds = time.monotonic() - started
-            STEP_SECONDS.labels(info.activity_type, outcome).observe(seconds)
+            STEP_SECONDS.labels(info.activity_type).observe(seconds)
             STEP_ATTEMPTS.labels(info.activity_type, outcome).inc()
             self._writer.add(
                 {
