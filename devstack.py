@@ -279,5 +279,6 @@ def process_stack(
         "MCS_ERP_BASE_URL": f"http://127.0.0.1:{ports['erp']}",
         "MCS_SMTP_HOST": "127.0.0.1",
         "MCS_SMTP_PORT": str(ports["smtp"]),
+        "MCS_WORKER_METRICS_PORT": str(ports.get("metrics") or free_port()),
     }
     return commands, env

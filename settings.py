@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     order_total_tolerance: Decimal = Decimal("0.005")  # a share of the total ("0.5%" or 0.005)
     order_currencies: Annotated[list[str], NoDecode] = ["CNY"]
     mailboxes: list[MailboxConfig] = []
+    worker_metrics_host: str = "0.0.0.0"  # scraped by Prometheus from another host
+    worker_metrics_port: int = 9464  # the Temporal SDK's own worker metrics: the port after
     mailbox_quarantine: str = ""  # folder for messages that cannot be taken ("": mark per `after`)
     payload_key: str = Field(default="", repr=False)
     codec_origins: Annotated[list[str], NoDecode] = []

@@ -22,6 +22,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.codec import data_converter
@@ -43,13 +44,21 @@ REFUSED_FOR_GOOD = {
 }
 
 
-async def connect(settings: Settings) -> Client:
-    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY)."""
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY);
+    `runtime`: the SDK runtime (a worker's exports the SDK's own metrics)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.payload_key),
+        runtime=runtime,
     )
+
+
+def metrics_runtime(host: str, port: int) -> Runtime:
+    """An SDK runtime serving the Temporal SDK's worker metrics for Prometheus on host:port."""
+    address = f"{host}:{port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def start_run(client: Client, event: EmailEvent, task_queue: str) -> SubmitAnswer:

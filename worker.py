@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
+import prometheus_client
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -28,7 +30,7 @@ from models.migrate import ensure_migrated
 from settings import Settings
 from storage.blobs import BlobStore
 from telemetry.audit import AuditInterceptor, AuditWriter
-from temporal_client import blocking_starter, connect, sync_schedules
+from temporal_client import blocking_starter, connect, metrics_runtime, sync_schedules
 from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -101,9 +103,23 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+def serve_metrics(settings: Settings) -> Runtime | None:
+    """Serve our metrics on MCS_WORKER_METRICS_PORT and the SDK's on the port after it (the
+    runtime to connect with). A port in use is logged: the worker runs on without them."""
+    host, port = settings.worker_metrics_host, settings.worker_metrics_port
+    try:
+        prometheus_client.start_http_server(port, addr=host)
+        runtime = metrics_runtime(host, port + 1)
+    except (OSError, RuntimeError) as error:
+        log.error("worker metrics are not served on %s:%d-%d: %s", host, port, port + 1, error)
+        return None
+    log.info("worker metrics on http://%s:%d/metrics (Temporal SDK: port %d)", host, port, port + 1)
+    return runtime
+
+
 async def run_worker(settings: Settings) -> None:
-    """Connect and run until cancelled."""
-    client = await connect(settings)
+    """Serve the metrics, connect and run until cancelled."""
+    client = await connect(settings, serve_metrics(settings))
     for schedule_id, change in (await sync_schedules(client, settings)).items():
         log.info("schedule %s %s", schedule_id, change)
     async with build_worker(client, settings) as worker:

@@ -1,6 +1,7 @@
 """The IMAP mailbox: poll new messages, record each once, start its run, then mark it."""
 
 import logging
+import time
 
 from imap_tools import AND, BaseMailBox, U
 from temporalio import activity
@@ -9,7 +10,7 @@ from mail.imap import apply_action, fetch_raw, fetch_sizes, open_mailbox
 from mail.ingest import Ingester
 from models.ingest import PollInput, PollResult
 from settings import MailboxConfig, Settings
-from telemetry.metrics import EMAILS_INGESTED
+from telemetry.metrics import EMAILS_INGESTED, MAILBOX_POLLED
 
 log = logging.getLogger(__name__)
 MESSAGES_PER_POLL = 200
@@ -44,6 +45,7 @@ class MailboxActivities:
                 counts[outcome] += 1
                 self._ingester.advance(config, validity, uid)
                 activity.heartbeat(validity, uid)
+            MAILBOX_POLLED.labels(config.name).set(time.time())
             return PollResult(
                 mailbox=config.name,
                 uidvalidity=validity,

@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from api.outbox import Outbox
 from api.routes import codec, emails, files, health, masterdata, orchestrations, webhooks
+from api.runs import count_reviews
 from mail.send import Mailer
 from models.db import make_engine
 from models.migrate import ensure_migrated
@@ -57,11 +58,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         app.state.outbox = outbox = Outbox(
             engine, app.state.temporal, config.task_queue, mailer=Mailer(config)
         )
-        dispatcher = asyncio.create_task(outbox.run(), name="intake-outbox")
+        tasks = [
+            asyncio.create_task(outbox.run(), name="intake-outbox"),
+            asyncio.create_task(count_reviews(app.state.temporal), name="review-queue"),
+        ]
         yield
-        dispatcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await dispatcher
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         engine.dispose()
 
     access_log = logging.getLogger("uvicorn.access")

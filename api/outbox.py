@@ -24,7 +24,7 @@ from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus, StartRefus
 from models.masterdata import aware, utcnow
 from models.results import NotifyInput
 from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus, SubmitAnswer
-from telemetry.metrics import EMAILS_INGESTED, INTAKE_QUEUED
+from telemetry.metrics import EMAILS_INGESTED, INTAKE_QUEUED, OLDEST_QUEUED
 from temporal_client import describe_duplicate, start_run
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,12 @@ class Outbox:
                 .limit(500)
             )
             due = list(session.exec(query))
+            oldest = session.exec(
+                select(func.min(OutboxEntry.created_at)).where(
+                    OutboxEntry.status == OutboxStatus.QUEUED
+                )
+            ).one()
+        OLDEST_QUEUED.set((utcnow() - aware(oldest)).total_seconds() if oldest else 0)
         return due, self.queued()
 
     def _mark_started(self) -> None:

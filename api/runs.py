@@ -1,5 +1,7 @@
 """Reading runs back from Temporal (and the database when Temporal cannot answer)."""
 
+import asyncio
+import logging
 from datetime import timedelta
 
 from sqlmodel import Session
@@ -9,11 +11,27 @@ from temporalio.service import RPCError
 from api.outbox import queued_run
 from models.ingest import OutboxEntry, OutboxStatus
 from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus
+from telemetry.metrics import REVIEW_QUEUE
 from temporal_client import run_handle
 from workflows import search_attributes as sa
 from workflows.sales_email import SalesEmailWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+REVIEWS = (
+    "WorkflowType = 'SalesEmailWorkflow' AND ExecutionStatus = 'Running'"
+    " AND SalesEmailStatus = 'MANUAL_REVIEW'"
+)
+log = logging.getLogger(__name__)
+
+
+async def count_reviews(client: Client, every: float = 15.0) -> None:
+    """Keep `review_queue_size` current until cancelled (from Temporal visibility)."""
+    while True:
+        try:
+            REVIEW_QUEUE.set((await client.count_workflows(REVIEWS)).count)
+        except RPCError as error:  # visibility away for a moment: the gauge keeps its value
+            log.warning("counting the runs waiting for review failed: %s", error)
+        await asyncio.sleep(every)
 
 
 def from_search_attributes(description: WorkflowExecutionDescription) -> OrchestratorRunResult:

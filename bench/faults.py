@@ -40,6 +40,11 @@ DIFY_FAULTS = {"error_rate": 0.3, "timeout_rate": 0.1, "timeout_ms": 8000}
 ERP_FAULTS = {"ignore_idempotency": True, "drop_after_commit_rate": 0.1}
 
 
+def own(env: dict[str, str]) -> dict[str, str]:
+    """The environment with metrics ports of its own (several workers on one host)."""
+    return {**env, "MCS_WORKER_METRICS_PORT": str(free_port())}
+
+
 async def submit_all(api: httpx.AsyncClient, count: int) -> list[str]:
     limit = asyncio.Semaphore(16)
 
@@ -86,7 +91,7 @@ async def main(count: int) -> None:
     commands["worker-2"] = commands["worker"]
     server = spawn(temporal_command(settings), root / "temporal.log")
     await wait_for_port(ports["temporal"], server)
-    processes = {name: spawn(cmd, root / f"{name}.log", env) for name, cmd in commands.items()}
+    processes = {name: spawn(cmd, root / f"{name}.log", own(env)) for name, cmd in commands.items()}
     try:
         for name in ("api", "dify", "erp", "smtp"):
             await wait_for_port(ports[name])
@@ -104,7 +109,7 @@ async def main(count: int) -> None:
             os.kill(processes["worker"].pid, signal.SIGKILL)  # a worker dies mid-burst
             processes["worker"].wait()
             print(f"worker SIGKILLed {time.monotonic() - started:.1f} s into the burst")
-            processes["worker"] = spawn(commands["worker"], root / "worker-again.log", env)
+            processes["worker"] = spawn(commands["worker"], root / "worker-again.log", own(env))
             restarted = time.monotonic()
             await asyncio.sleep(3)
             stop_process(server)  # and the Temporal server goes away and comes back

@@ -21,12 +21,16 @@ from sandbox.demo import make_email
 from settings import Settings
 from tests.helpers import binary, free_port
 
+RUNS = "/v1/orchestrations/sales-email/runs"
+METRICS: list[str] = []  # the worker's metrics URLs (ours, the SDK's), once the stack runs
+
 
 @pytest_asyncio.fixture(scope="module")
 async def stack() -> AsyncIterator[tuple[str, Path, str]]:
     binary("temporal")
     root = Path(tempfile.mkdtemp(prefix="mcs-e2e-"))
-    ports = {name: free_port() for name in ("temporal", "ui", "api", "dify", "erp", "smtp")}
+    names = ("temporal", "ui", "api", "dify", "erp", "smtp", "metrics")
+    ports = {name: free_port() for name in names}
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
     )
@@ -37,6 +41,8 @@ async def stack() -> AsyncIterator[tuple[str, Path, str]]:
         try:
             for name in ("api", "dify", "erp", "smtp"):
                 await wait_for_port(ports[name])
+            await wait_for_port(ports["metrics"])
+            METRICS[:] = [f"http://127.0.0.1:{ports['metrics'] + n}/metrics" for n in (0, 1)]
             yield f"http://127.0.0.1:{ports['api']}", root, f"http://127.0.0.1:{ports['erp']}"
         finally:
             for process in processes:
@@ -70,3 +76,52 @@ async def test_an_email_posted_to_the_api_becomes_an_erp_order_and_a_mail(
             break
         await asyncio.sleep(0.1)
     assert mails and str(run["sales_order_no"]).encode() in mails[-1].read_bytes()
+
+
+def series(text: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus series in an exposition text (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head == (f"{name}{{{wanted}}}" if labels else name):
+            return float(value)
+    return 0.0
+
+
+async def test_the_worker_process_and_the_api_serve_the_run_metrics(
+    stack: tuple[str, Path, str],
+) -> None:
+    """Counters scraped over HTTP from the separate worker process and from the API change as a
+    run completes."""
+    api_url, _root, _erp = stack
+    worker_metrics, sdk_metrics = METRICS
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": "e2e-key"}) as http:
+        before = (await http.get(worker_metrics)).text
+        api_before = (await http.get(f"{api_url}/metrics/")).text
+        email = make_email().model_dump(mode="json", by_alias=True)
+        answer = await http.post(f"{api_url}/v1/orchestrations/sales-email/run", json=email)
+        workflow_id = answer.json()["workflow_id"]
+        for _ in range(300):
+            run = (await http.get(f"{api_url}{RUNS}/{workflow_id}")).json()
+            if run["status"] != "RUNNING":
+                break
+            await asyncio.sleep(0.1)
+        after = (await http.get(worker_metrics)).text
+        api_after = (await http.get(f"{api_url}/metrics/")).text
+    grew = {
+        ("orchestrator_runs_total", (("status", "SUCCESS"),)),
+        ("dify_calls_total", (("app", "contract"), ("outcome", "ok"))),
+        ("dify_calls_total", (("app", "order"), ("outcome", "ok"))),
+        ("erp_calls_total", (("outcome", "created"),)),
+        ("orchestrator_step_duration_seconds_count", (("step", "call_erp_gateway"),)),
+    }
+    for name, labels in grew:
+        assert series(after, name, **dict(labels)) == series(before, name, **dict(labels)) + 1, name
+    accepted = {"channel": "http", "outcome": "accepted"}
+    assert series(api_after, "emails_ingested_total", **accepted) == (
+        series(api_before, "emails_ingested_total", **accepted) + 1
+    )
+    assert "intake_queued" in api_after and "review_queue_size" in api_after
+    async with httpx.AsyncClient(timeout=30) as http:
+        sdk = (await http.get(sdk_metrics)).text
+    assert "temporal_workflow_completed" in sdk and "temporal_activity_execution_latency" in sdk
