@@ -14,6 +14,7 @@ import httpx
 from pydantic import ValidationError
 
 from settings import Settings, get_settings
+from telemetry import redact as redaction
 
 Command = Callable[[Settings, argparse.Namespace], None]
 
@@ -64,7 +65,10 @@ def submit(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def runs(settings: Settings, args: argparse.Namespace) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; `runs show ID`: one run with its audit trail as a timeline."""
+    if args.action == "show":
+        show_run(settings, args.workflow_id)
+        return
     wanted = {"status": args.status, "customer_id": args.customer_id, "limit": args.limit}
     with _api(settings) as http:
         params = {k: v for k, v in wanted.items() if v}
@@ -73,6 +77,29 @@ def runs(settings: Settings, args: argparse.Namespace) -> None:
         customer = row["customer_id"] or "-"
         print(f"{row['workflow_id']}  {row['status']:<22} {row['step']:<24} {customer}")
     print(f"{len(rows)} runs")
+
+
+def show_run(settings: Settings, workflow_id: str | None) -> None:
+    if not workflow_id:
+        raise CliError("mcs runs show needs a workflow id (see `mcs runs`)")
+    with _api(settings) as http:
+        run = _answer(http.get(f"/v1/orchestrations/sales-email/runs/{workflow_id}"))
+    print(f"{run['workflow_id']}  {run['status']}  step {run['step'] or '-'}")
+    for key in ("message_id", "customer_id", "contract_no", "sales_order_no", "started_at"):
+        if run.get(key):
+            print(f"  {key:<15} {run[key]}")
+    for error in run.get("errors") or []:
+        print(f"  error           {error['code']} at {error['step']}: {error['message']}")
+    for warning in run.get("warnings") or []:
+        print(f"  warning         {warning}")
+    print("  timeline:")
+    for entry in run.get("audit") or []:
+        at = (entry.get("at") or "")[11:23]
+        failed = f"  {entry['error_code']}: {entry['detail']}" if entry["outcome"] != "ok" else ""
+        print(
+            f"    {at}  {entry['step']:<24} #{entry['attempt']:<2} {entry['outcome']:<5} "
+            f"{entry['duration_ms']:>9.1f} ms{failed}"
+        )
 
 
 def review(settings: Settings, args: argparse.Namespace) -> None:
@@ -264,6 +291,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = {name: commands.add_parser(name, help=text) for name, (_, text) in COMMANDS.items()}
     sub["dev"].add_argument("--demo", action="store_true", help="one sample email per outcome")
     sub["submit"].add_argument("file", type=Path)
+    sub["runs"].add_argument("action", nargs="?", choices=["show"], help="show one run")
+    sub["runs"].add_argument("workflow_id", nargs="?")
     sub["runs"].add_argument("--status")
     sub["runs"].add_argument("--customer-id")
     sub["runs"].add_argument("--limit", type=int, default=50)
@@ -304,7 +333,10 @@ def main(argv: list[str] | None = None) -> None:
     for noisy in ("httpx", "mail.log", "temporalio.activity", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        COMMANDS[args.command][0](_settings(), args)
+        settings = _settings()
+        secrets = (*settings.api_keys, settings.file_url_secret, settings.payload_key)
+        redaction.install(tuple(secrets))
+        COMMANDS[args.command][0](settings, args)
     except CliError as error:
         raise SystemExit(f"mcs: {error}") from None
 

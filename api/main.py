@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,26 +21,12 @@ from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
 from storage.blobs import BlobStore
+from telemetry.redact import RedactingFilter
 from temporal_client import connect
 
 REQUEST_SECONDS = Histogram(
     "mcs_api_request_seconds", "API request duration", ["method", "route", "status"]
 )
-
-
-SIGNATURE = re.compile(r"(signature=)[^&\s]+")
-
-
-class RedactSignatures(logging.Filter):
-    """Keeps the signature of signed file URLs out of the access log: with it, anyone reading
-    the log could download the contract until the URL expires."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                SIGNATURE.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        return True
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -70,8 +55,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         engine.dispose()
 
     access_log = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactSignatures) for f in access_log.filters):
-        access_log.addFilter(RedactSignatures())
+    if not any(isinstance(f, RedactingFilter) for f in access_log.filters):
+        access_log.addFilter(RedactingFilter())  # signed URLs: anyone reading could fetch the PDF
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
     app.state.settings = config
     for module in (orchestrations, emails, webhooks, masterdata, files, codec, health):

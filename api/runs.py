@@ -4,13 +4,20 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from api.outbox import queued_run
 from models.ingest import OutboxEntry, OutboxStatus
-from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus
+from models.runs import (
+    AuditEntry,
+    AuditEvent,
+    OrchestratorRunResult,
+    RunError,
+    RunRecord,
+    RunStatus,
+)
 from telemetry.metrics import REVIEW_QUEUE
 from temporal_client import run_handle
 from workflows import search_attributes as sa
@@ -22,6 +29,20 @@ REVIEWS = (
     " AND SalesEmailStatus = 'MANUAL_REVIEW'"
 )
 log = logging.getLogger(__name__)
+
+
+def audit_of(session: Session, workflow_id: str) -> list[AuditEntry]:
+    """Every step attempt of a run, in the order they ended."""
+    query = (
+        select(AuditEvent).where(AuditEvent.workflow_id == workflow_id).order_by(col(AuditEvent.id))
+    )
+    return [
+        AuditEntry(
+            step=row.step, attempt=row.attempt, outcome=row.outcome, duration_ms=row.duration_ms,
+            error_code=row.error_code, detail=row.detail, at=row.created_at,
+        )
+        for row in session.exec(query)
+    ]  # fmt: skip
 
 
 async def count_reviews(client: Client, every: float = 15.0) -> None:

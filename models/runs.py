@@ -105,6 +105,19 @@ class OrchestratorRunResult(BaseModel):
     review: ReviewInfo | None = None
     contract_no: str | None = None
     order_payload: OrderPayload | None = None  # the draft, while an order review waits and after
+    audit: list["AuditEntry"] = []  # every step attempt (filled in by the API from the database)
+
+
+class AuditEntry(BaseModel):
+    """One attempt of one step, as the run detail shows it (its detail redacted)."""
+
+    step: str
+    attempt: int
+    outcome: str
+    duration_ms: float
+    error_code: str = ""
+    detail: str = ""
+    at: datetime | None = None
 
 
 class SubmitAnswer(BaseModel):
@@ -167,5 +180,6 @@ class AuditEvent(SQLModel, table=True):
     attempt: int = 1
     outcome: str
     duration_ms: float = 0.0
+    error_code: str = ""
     detail: str = ""
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))

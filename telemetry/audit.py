@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -17,6 +18,7 @@ from temporalio.worker import (
 from models.masterdata import utcnow
 from models.runs import AuditEvent
 from telemetry.metrics import STEP_ATTEMPTS, STEP_SECONDS
+from telemetry.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +84,12 @@ class _AuditActivity(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         started = time.monotonic()
-        outcome, detail = "ok", ""
+        outcome, detail, code = "ok", "", ""
         try:
             return await self.next.execute_activity(input)
         except BaseException as error:
-            outcome, detail = "error", f"{type(error).__name__}: {error}"[:500]
+            code = str(error.type) if isinstance(error, ApplicationError) else type(error).__name__
+            outcome, detail = "error", redact(f"{type(error).__name__}: {error}")[:500]
             raise
         finally:
             seconds = time.monotonic() - started
@@ -100,6 +103,7 @@ class _AuditActivity(ActivityInboundInterceptor):
                     "attempt": info.attempt,
                     "outcome": outcome,
                     "duration_ms": round(seconds * 1000, 3),
+                    "error_code": code or "",
                     "detail": detail,
                     "created_at": utcnow(),
                 }

@@ -97,3 +97,21 @@ async def test_invalid_settings_are_one_line_naming_the_variable(settings: Setti
     assert code == 1 and "Traceback" not in output
     [line] = output.strip().splitlines()
     assert line.startswith("mcs: invalid settings: MCS_MAILBOXES.0.HOST: Field required")
+
+
+async def test_runs_show_prints_a_run_with_its_timeline(
+    settings: Settings, api_url: str, data_dir: Path, ts_worker: Settings
+) -> None:
+    from sandbox.demo import raw_contract_email
+
+    eml = data_dir / "show.eml"
+    eml.write_bytes(raw_contract_email())
+    code, output = await mcs(settings, "submit", str(eml))
+    workflow_id = json.loads(output)["workflow_id"]
+    for _ in range(50):
+        code, output = await mcs(settings, "runs", "show", workflow_id)
+        if "finalize" in output:
+            break
+        await asyncio.sleep(0.2)
+    assert code == 0 and output.startswith(f"{workflow_id}  SUCCESS"), output
+    assert "timeline:" in output and "call_erp_gateway" in output and " ok " in output

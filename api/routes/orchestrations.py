@@ -21,7 +21,7 @@ from api.deps import (
 )
 from api.outbox import queued_run
 from api.replay import ReplayError, replay
-from api.runs import from_search_attributes, read_run
+from api.runs import audit_of, from_search_attributes, read_run
 from mail.mime import MAX_ATTACHMENTS
 from models.email import EmailEvent, workflow_id_for
 from models.masterdata import Customer, aware
@@ -136,10 +136,12 @@ def _summary(run: OrchestratorRunResult) -> RunSummary:
 
 @router.get("/runs/{workflow_id}", response_model=OrchestratorRunResult)
 async def get_run(workflow_id: str, temporal: TemporalDep, db: SessionDep) -> OrchestratorRunResult:
-    """One run: status, step, ids, order, warnings, errors and the review while waiting."""
+    """One run: status, step, ids, order, warnings, errors, the review while waiting, and the
+    audit trail (every step attempt)."""
     result = await read_run(temporal, db, workflow_id)
     if result is None:
         raise HTTPException(404, f"no run {workflow_id}")
+    result.audit = await run_in_threadpool(audit_of, db, workflow_id)
     return result
 
 

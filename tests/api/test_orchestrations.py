@@ -364,3 +364,26 @@ async def test_an_order_review_is_decided_over_the_api_with_a_corrected_order(
     assert done["status"] == "SUCCESS" and done["review"]["decision"]["reviewer"] == "anna"
     sent = sims.erp_orders[done["idempotency_key"]]["order_payload"]
     assert [line["quantity"] for line in sent["lines"]] == ["10", "10"]  # type: ignore[index]
+
+
+async def test_the_run_detail_carries_every_step_attempt_retries_included(
+    api: httpx.AsyncClient, sims: Sims
+) -> None:
+    sims.dify_faults.faults.fail_next = 2
+    accepted = (await api.post(RUN, json=body())).json()
+    run = await finished(api, accepted["workflow_id"])
+    for _ in range(100):  # the audit rows are written in batches
+        run = (await api.get(f"{RUNS}/{accepted['workflow_id']}")).json()
+        if any(entry["step"] == "finalize" for entry in run["audit"]):
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "SUCCESS"
+    dify = [(e["attempt"], e["outcome"], e["error_code"]) for e in run["audit"]
+            if e["step"] == "call_dify_contract"]  # fmt: skip
+    assert dify == [
+        (1, "error", "DifyClientErrorTransient"),
+        (2, "error", "DifyClientErrorTransient"),
+        (3, "ok", ""),
+    ]
+    assert {e["step"] for e in run["audit"]} >= {"check_idempotency", "call_erp_gateway"}
+    assert all(e["duration_ms"] >= 0 and e["at"] for e in run["audit"])

@@ -1,0 +1,54 @@
+"""Keeping personal data and secrets out of logs and audit rows: email addresses, phone numbers,
+API keys and the signatures of signed file URLs are masked wherever text is written."""
+
+import logging
+import re
+
+EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+PHONE = re.compile(r"(?<![\w.:/-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+SIGNATURE = re.compile(r"(signature=)[^&\s\"']+")
+SECRET = re.compile(r"(?i)\b(bearer\s+|x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with addresses as a***@domain, phone numbers, URL signatures, bearer tokens and
+    the given secrets as ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = SIGNATURE.sub(r"\1***", text)
+    text = SECRET.sub(r"\1***", text)
+    text = EMAIL.sub(r"\1***@\2", text)
+    return PHONE.sub(_phone, text)
+
+
+def _phone(found: re.Match[str]) -> str:
+    """A phone number has 10 to 15 digits and is not a date."""
+    digits = sum(c.isdigit() for c in found.group())
+    return "***" if 10 <= digits <= 15 and not DATE.search(found.group()) else found.group()
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every record's message (its arguments merged in) before any handler writes it."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self._secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install(secrets: tuple[str, ...] = ()) -> None:
+    """Redact every line the root handlers and uvicorn's loggers write (call after logging is
+    configured; uvicorn logs on its own loggers, whose records the root handlers do not see)."""
+    redacting = RedactingFilter(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(redacting)
