@@ -5,7 +5,7 @@ import logging
 import re
 
 EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
-PHONE = re.compile(r"(?<![\w.:/-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
+PHONE = re.compile(r"(?<![\w.:/=-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SIGNATURE = re.compile(r"(signature=)[^&\s\"']+")
 SECRET = re.compile(r"(?i)\b(bearer\s+|x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")

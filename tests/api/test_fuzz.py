@@ -6,6 +6,7 @@ real HTTP to the API on the dev server; the `not_a_server_error` check fails on 
 
 import asyncio
 import os
+from pathlib import Path
 
 import hypothesis
 import schemathesis
@@ -14,6 +15,7 @@ from schemathesis.checks import not_a_server_error
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from models.migrate import upgrade
 from settings import Settings
 from tests.helpers import free_port, serve
 
@@ -45,10 +47,13 @@ def fuzz(url: str) -> list[str]:
 
 
 async def test_no_operation_answers_a_server_error(
-    dev_settings: Settings, dev_env: WorkflowEnvironment
+    dev_settings: Settings, dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
+    """On a database of its own: the fuzzer replaces and deletes masterdata at will."""
     port = free_port()
-    app = create_app(dev_settings.model_copy(update={"api_port": port}), dev_env.client)
+    own = dev_settings.model_copy(update={"api_port": port, "data_dir": tmp_path})
+    upgrade(own.db_url)
+    app = create_app(own, dev_env.client)
     async with serve(app, port) as url:
         failures = await asyncio.to_thread(fuzz, url)
     assert failures == [], "\n".join(failures)
