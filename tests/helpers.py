@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -165,3 +166,22 @@ def contract_message(message_id: str | None = None, pdf: bytes | None = None) ->
     return raw_contract_email(
         message_id, pdf or contract_pdf(contract_number()), subject="采购合同 HT-IMAP"
     )
+
+
+RUNS = "/v1/orchestrations/sales-email/runs"
+
+
+async def finished(
+    api: httpx.AsyncClient, workflow_id: str, base: str = "", seconds: float = 10
+) -> dict[str, Any]:
+    """The run detail once the run is no longer RUNNING (`base`: the API's URL, for a client
+    without one)."""
+    run: dict[str, Any] = {}
+    for _ in range(int(seconds * 20)):
+        response = await api.get(f"{base}{RUNS}/{workflow_id}")
+        assert response.status_code == 200, response.text
+        run = response.json()
+        if run["status"] != "RUNNING":
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {workflow_id} did not finish: {run}")

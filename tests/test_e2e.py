@@ -19,9 +19,8 @@ from devstack import (
 )
 from sandbox.demo import make_email
 from settings import Settings
-from tests.helpers import binary, free_port
+from tests.helpers import binary, finished, free_port
 
-RUNS = "/v1/orchestrations/sales-email/runs"
 METRICS: list[str] = []  # the worker's metrics URLs (ours, the SDK's), once the stack runs
 
 
@@ -100,12 +99,7 @@ async def test_the_worker_process_and_the_api_serve_the_run_metrics(
         api_before = (await http.get(f"{api_url}/metrics/")).text
         email = make_email().model_dump(mode="json", by_alias=True)
         answer = await http.post(f"{api_url}/v1/orchestrations/sales-email/run", json=email)
-        workflow_id = answer.json()["workflow_id"]
-        for _ in range(300):
-            run = (await http.get(f"{api_url}{RUNS}/{workflow_id}")).json()
-            if run["status"] != "RUNNING":
-                break
-            await asyncio.sleep(0.1)
+        await finished(http, answer.json()["workflow_id"], base=api_url, seconds=30)
         after = (await http.get(worker_metrics)).text
         api_after = (await http.get(f"{api_url}/metrics/")).text
     grew = {

@@ -15,7 +15,7 @@ from api.attachments import INLINE_BYTES
 from models.email import workflow_id_for
 from sandbox.demo import contract_number, contract_pdf, make_email, raw_contract_email
 from settings import Settings
-from tests.helpers import Sims, open_api, run_result
+from tests.helpers import Sims, finished, open_api, run_result
 
 RUN = "/v1/orchestrations/sales-email/run"
 RUNS = "/v1/orchestrations/sales-email/runs"
@@ -25,17 +25,6 @@ def body(**changes: Any) -> dict[str, Any]:
     data = make_email().model_dump(mode="json", by_alias=True)
     data.update(changes)
     return data
-
-
-async def finished(api: httpx.AsyncClient, workflow_id: str) -> dict[str, Any]:
-    for _ in range(200):
-        response = await api.get(f"{RUNS}/{workflow_id}")
-        assert response.status_code == 200, response.text
-        run: dict[str, Any] = response.json()
-        if run["status"] not in ("RUNNING",):
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {workflow_id} did not finish: {run}")
 
 
 async def test_healthz_needs_no_key(api: httpx.AsyncClient) -> None:

@@ -146,19 +146,14 @@ async def test_a_start_refused_for_good_ends_the_email_failed_and_tells_the_revi
 ) -> None:
     """An email bigger than a Temporal payload may be (2 MB): its start is refused for good
     (INVALID_ARGUMENT), so it is not retried forever but shown FAILED, with a mail."""
-    from tests.helpers import mails_to
+    from tests.helpers import finished, mails_to
 
     email = make_email().model_dump(mode="json", by_alias=True)
     email["body_text"] = email["body_html"] = "合同" * 128_000  # 768 KB each in UTF-8
     email["to"] = [f"recipient-{n}@sales.example" for n in range(25_000)]
     answer = await api.post("/v1/orchestrations/sales-email/run", json=email)
     assert answer.status_code == 202, answer.text
-    workflow_id = answer.json()["workflow_id"]
-    for _ in range(200):
-        run = (await api.get(f"{RUNS}/{workflow_id}")).json()
-        if run["status"] != "RUNNING":
-            break
-        await asyncio.sleep(0.1)
+    run = await finished(api, answer.json()["workflow_id"], seconds=20)
     assert run["status"] == "FAILED", run
     [error] = run["errors"]
     assert error["code"] == "START_REFUSED" and "INVALID_ARGUMENT" in error["message"]
