@@ -5,6 +5,8 @@ an ambiguous failure (a timeout, a lost connection, a 5xx, a dead worker) first 
 an order under the key (`GET /v1/orders?idempotency_key=K`) and creates one only if there is none.
 """
 
+from typing import Any
+
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -52,9 +54,7 @@ class ErpActivities:
                 type=ErrorType.ERP_REJECTED,
                 non_retryable=True,
             )
-        return ErpResult(
-            sales_order_no=str(data["sales_order_no"]), order_url=str(data.get("order_url", ""))
-        )
+        return _result(data)
 
     async def _create(self, input: ErpInput) -> httpx.Response:
         body = {
@@ -86,16 +86,20 @@ class ErpActivities:
         orders = response.json().get("orders") or []
         if not orders:
             return None
-        first = orders[0]
-        return ErpResult(
-            sales_order_no=str(first["sales_order_no"]), order_url=str(first.get("order_url", ""))
-        )
+        return _result(orders[0])
 
     def _url(self) -> str:
         return f"{self._settings.erp_base_url.rstrip('/')}/v1/orders"
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._settings.erp_api_key}"}
+
+
+def _result(order: dict[str, Any]) -> ErpResult:
+    """The order as the ERP names it, created now or found under its key."""
+    return ErpResult(
+        sales_order_no=str(order["sales_order_no"]), order_url=str(order.get("order_url", ""))
+    )
 
 
 def _outcome(status: int) -> str:

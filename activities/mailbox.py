@@ -32,8 +32,9 @@ class MailboxActivities:
             box.folder.set(config.folder)
             validity = int(box.folder.status(config.folder, ["UIDVALIDITY"])["UIDVALIDITY"])
             target = config.after.partition(":")[2] if config.after.startswith("move:") else ""
-            if target and not box.folder.exists(target):
-                box.folder.create(target)
+            for folder in {target, self._settings.mailbox_quarantine} - {""}:
+                if not box.folder.exists(folder):
+                    box.folder.create(folder)
             last = self._ingester.position(config, validity, _resumed_uid(validity))
             uids = [int(u) for u in box.uids(AND(uid=U(str(last + 1), "*")), charset=None)]
             uids = sorted(u for u in uids if u > last)[:MESSAGES_PER_POLL]
@@ -89,10 +90,8 @@ class MailboxActivities:
     def _quarantine(self, box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
         """Mark a message that will not be processed: moved to MCS_MAILBOX_QUARANTINE when set,
         else handled like any other (`after`), so no later poll stops at it."""
-        folder = self._settings.mailbox_quarantine
+        folder = self._settings.mailbox_quarantine  # created at the start of the poll
         if folder:
-            if not box.folder.exists(folder):
-                box.folder.create(folder)
             config = config.model_copy(update={"after": f"move:{folder}"})
         self._apply(box, config, uid)
 

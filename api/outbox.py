@@ -213,13 +213,13 @@ class Outbox:
                 .limit(500)
             )
             due = list(session.exec(query))
-            oldest = session.exec(
-                select(func.min(OutboxEntry.created_at)).where(
+            queued, oldest = session.exec(
+                select(func.count(), func.min(OutboxEntry.created_at)).where(
                     OutboxEntry.status == OutboxStatus.QUEUED
                 )
             ).one()
         OLDEST_QUEUED.set((utcnow() - aware(oldest)).total_seconds() if oldest else 0)
-        return due, self.queued()
+        return due, queued
 
     def _mark_started(self) -> None:
         """Mark the runs started since the last call, in one transaction (a lost mark is harmless:

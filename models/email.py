@@ -38,7 +38,7 @@ def cut_body(text: str) -> str:
     return text[:MAX_BODY_CHARS] + f"\n[... {len(text) - MAX_BODY_CHARS} more characters cut]"
 
 
-def _nulls_dropped(data: Any) -> Any:
+def nulls_dropped(data: Any) -> Any:
     """JSON `null` for an optional field means "not given": its default applies."""
     if isinstance(data, dict):
         return {k: v for k, v in data.items() if v is not None}
@@ -50,7 +50,7 @@ class EmailAttachment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    _nulls = model_validator(mode="before")(_nulls_dropped)
+    _nulls = model_validator(mode="before")(nulls_dropped)
 
     attachment_id: str = ""
     filename: str
@@ -96,7 +96,7 @@ class EmailEvent(BaseModel):
     received_at: datetime | None = None
     attachments: list[EmailAttachment] = []
 
-    _nulls = model_validator(mode="before")(_nulls_dropped)
+    _nulls = model_validator(mode="before")(nulls_dropped)
 
     @field_validator("from_email")
     @classmethod

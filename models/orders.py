@@ -8,9 +8,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from models.email import nulls_dropped
 
 
 class Lenient(BaseModel):
@@ -18,12 +19,7 @@ class Lenient(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _nulls_are_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
-        return data
+    _nulls = model_validator(mode="before")(nulls_dropped)
 
 
 class OrderLine(Lenient):

@@ -89,7 +89,7 @@ class Steps:
         rule = policies.policy(step)
         try:
             if not rule.remote:
-                return await self._local(step, fn, *args)
+                return await self._local(step, rule, fn, *args)
             self._book.enter(step)
             return await workflow.execute_activity_method(
                 fn,
@@ -103,8 +103,9 @@ class Steps:
                 raise
             self._book.end(*rule.ends, rules.cause_of(error))
 
-    async def _local(self, step: Step, fn: Callable[..., Any], *args: Any) -> Any:
-        rule = policies.policy(step)
+    async def _local(
+        self, step: Step, rule: policies.StepPolicy, fn: Callable[..., Any], *args: Any
+    ) -> Any:
         self._book.enter(step, visible=False)
         return await workflow.execute_local_activity_method(
             fn, args=args, start_to_close_timeout=rule.timeout, retry_policy=rule.retry
