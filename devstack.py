@@ -26,7 +26,7 @@ from sandbox.demo import demo_masterdata
 from sandbox.smtp import start_sink
 from settings import Settings
 from temporal_client import connect, sync_schedules
-from worker import build_worker
+from worker import build_worker, serve_metrics
 from workflows import search_attributes as sa
 
 STARTUP_SECONDS = 60
@@ -226,7 +226,7 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
         settings, urls = await simulators(stack, settings)
         if load_demo_masterdata(settings):
             say("loaded the demo masterdata")
-        client = await connect(settings)
+        client = await connect(settings, serve_metrics(settings))
         api_url = await stack.enter_async_context(
             serve(create_app(settings, client), settings.api_port)
         )
@@ -238,6 +238,8 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
         say(f"  API          {api_url}  (docs {api_url}/docs, X-API-Key: {settings.api_keys[0]})")
         say(f"  Temporal     127.0.0.1:{settings.temporal_port}")
         say(f"  Web UI       http://127.0.0.1:{settings.temporal_ui_port}")
+        metrics = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+        say(f"  Metrics      {api_url}/metrics (API), {metrics} (worker; SDK: next port)")
         for name, url in urls.items():
             say(f"  {name:<12} {url}")
         if demo:

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     mailbox_quarantine: str = ""  # folder for messages that cannot be taken ("": mark per `after`)
     payload_key: str = Field(default="", repr=False)
     codec_origins: Annotated[list[str], NoDecode] = []
+    log_format: Literal["json", "text"] | None = None  # None: text for `mcs dev`, else JSON
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of these settings, masked wherever a log line would show it."""
+        mailboxes = [s for m in self.mailboxes for s in (m.password, m.oauth2_token)]
+        keys = (self.dify_contract_app_key, self.dify_order_app_key, self.erp_api_key)
+        named = (self.file_url_secret, self.payload_key, self.smtp_password, *keys)
+        return tuple(s for s in (*self.api_keys, *named, *mailboxes) if s)
 
     @property
     def ui_origins(self) -> list[str]:

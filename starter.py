@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ import httpx
 from pydantic import ValidationError
 
 from settings import Settings, get_settings
-from telemetry import redact as redaction
+from telemetry import logs
 
 Command = Callable[[Settings, argparse.Namespace], None]
 
@@ -215,7 +214,35 @@ def api(settings: Settings, args: argparse.Namespace) -> None:
     from api.main import create_app
 
     check_schema(settings)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
+
+
+def doctor(settings: Settings, args: argparse.Namespace) -> None:
+    """Probe every dependency as /v1/readyz does; exit 1 when one is down."""
+    from models.db import make_engine
+    from telemetry.probes import PROBE_SECONDS, Readiness, readiness
+    from temporal_client import connect
+
+    async def probe() -> Readiness:
+        try:
+            client = await asyncio.wait_for(connect(settings), PROBE_SECONDS)
+        except (OSError, RuntimeError, TimeoutError):
+            client = None
+        engine = make_engine(settings.db_url)
+        try:
+            return await readiness(settings, engine, client)
+        finally:
+            engine.dispose()
+
+    ready = asyncio.run(probe())
+    for name, check in ready.checks.items():
+        latency = f"{check.latency_ms:8.1f} ms" if check.state != "off" else " " * 11
+        print(f"{name:<9} {check.state:<5} {latency}  {check.detail}".rstrip())
+    print(ready.status)
+    if ready.status != "ready":
+        raise SystemExit(1)
 
 
 def schedules(settings: Settings, args: argparse.Namespace) -> None:
@@ -281,6 +308,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "masterdata": (masterdata, "import or export masterdata"),
     "schedules": (schedules, "mailbox poll schedules"),
     "db": (db, "database schema"),
+    "doctor": (doctor, "check that the database, Temporal, Dify, the ERP and SMTP answer"),
     "sandbox": (sandbox, "run one simulator"),
 }
 
@@ -327,15 +355,12 @@ def _settings() -> Settings:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `mcs` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "mail.log", "temporalio.activity", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = _settings()
-        secrets = (*settings.api_keys, settings.file_url_secret, settings.payload_key)
-        redaction.install(tuple(secrets))
+        logs.configure(
+            settings.log_format or ("text" if args.command == "dev" else "json"),
+            settings.secrets,
+        )
         COMMANDS[args.command][0](settings, args)
     except CliError as error:
         raise SystemExit(f"mcs: {error}") from None

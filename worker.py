@@ -131,6 +131,8 @@ async def run_worker(settings: Settings) -> None:
 
 if __name__ == "__main__":
     from settings import get_settings
+    from telemetry import logs
 
-    logging.basicConfig(level=logging.INFO)
-    run_async(run_worker(get_settings()))
+    settings = get_settings()
+    logs.configure(settings.log_format or "json", settings.secrets)
+    run_async(run_worker(settings))

@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +23,7 @@ from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
 from storage.blobs import BlobStore
+from telemetry.logs import REQUEST_ID
 from telemetry.redact import RedactingFilter
 from temporal_client import connect
 
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(LimitBody, limit=config.max_message_bytes + BODY_SLACK)
     app.add_middleware(MeasureRequests)
+    app.add_middleware(RequestId)
     return app
 
 
@@ -115,6 +119,36 @@ class LimitBody:
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class RequestId:
+    """Every request gets an id: the caller's `X-Request-ID` when it is a sane token, or a new
+    one. It is in every log line written while the request is served, and echoed back."""
+
+    HEADER = b"x-request-id"
+    SANE = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(self.HEADER, b"")
+        request_id = given.decode() if self.SANE.match(given) else uuid.uuid4().hex
+
+        async def echo(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (self.HEADER, request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self._app(scope, receive, echo)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 class MeasureRequests:

@@ -17,6 +17,7 @@ from temporalio.worker import (
 
 from models.masterdata import utcnow
 from models.runs import AuditEvent
+from telemetry.logs import MESSAGE_ID
 from telemetry.metrics import STEP_ATTEMPTS, STEP_SECONDS
 from telemetry.redact import redact
 
@@ -85,6 +86,8 @@ class _AuditActivity(ActivityInboundInterceptor):
         info = activity.info()
         started = time.monotonic()
         outcome, detail, code = "ok", "", ""
+        message_ids = (getattr(arg, "message_id", "") for arg in input.args)
+        MESSAGE_ID.set(next((m for m in message_ids if isinstance(m, str) and m), ""))
         try:
             return await self.next.execute_activity(input)
         except BaseException as error:

@@ -42,13 +42,3 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
-
-
-def install(secrets: tuple[str, ...] = ()) -> None:
-    """Redact every line the root handlers and uvicorn's loggers write (call after logging is
-    configured; uvicorn logs on its own loggers, whose records the root handlers do not see)."""
-    redacting = RedactingFilter(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redacting)
-    for name in ("uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).addFilter(redacting)

@@ -1,5 +1,6 @@
 """Session-wide real servers: Temporal (time-skipping, dev), the simulators, the API, a worker."""
 
+import logging
 import shutil
 import tempfile
 import uuid
@@ -21,8 +22,9 @@ from sandbox import dify, erp
 from sandbox.faults import Faults
 from sandbox.smtp import start_sink
 from settings import Settings
+from telemetry import logs
 from tests.dovecot import Imap
-from tests.helpers import Sims, binary, free_port, running_worker, serve
+from tests.helpers import Sims, binary, free_port, personal_data, running_worker, serve
 from workflows import search_attributes as sa
 
 
@@ -61,6 +63,30 @@ def _reset_faults(request: pytest.FixtureRequest) -> None:
     state.dify_faults.faults = Faults()
     state.erp_faults.faults = Faults()
     state.smtp.fail = False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_scan(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every log line of the whole run written as production writes it (JSON, with context,
+    redacted), then scanned: no email address, phone number or key may be in any of them."""
+    path = data_dir / "test-run.log"
+    secrets = (*TEST_SECRETS, *Settings().secrets)
+    with path.open("w") as stream:
+        writer = logs.handler("json", secrets, stream)
+        root = logging.getLogger()
+        root.addHandler(writer)
+        level, root.level = root.level, logging.INFO
+        yield
+        root.removeHandler(writer)
+        root.setLevel(level)
+    text = path.read_text()
+    found = personal_data(text, secrets)
+    assert not found, f"{len(found)} personal data or secrets in the logs: {found[:5]}"
+    if request.session.testscollected > 100:  # a whole run logs thousands of lines
+        assert text.count("\n") > 1000, "the scan saw (almost) no log lines"
+
+
+TEST_SECRETS = ("app-contract-test", "app-order-test", "erp-test-key", "test-key")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ come from devstack)."""
 import asyncio
 import base64
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -185,3 +186,19 @@ async def finished(
             return run
         await asyncio.sleep(0.05)
     raise AssertionError(f"run {workflow_id} did not finish: {run}")
+
+
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*\.[A-Za-z]{2,}")
+PHONE_LIKE = re.compile(r"(?<![\w.:/=-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def personal_data(text: str, secrets: tuple[str, ...]) -> list[str]:
+    """What in `text` is an email address, a phone number or one of `secrets`: a log must have
+    none of them (a redacted address is a***@domain, which is not an address)."""
+    found = [m.group() for m in ADDRESS.finditer(text)]
+    for match in PHONE_LIKE.finditer(text):
+        digits = sum(c.isdigit() for c in match.group())
+        if 10 <= digits <= 15 and not DATE.search(match.group()):
+            found.append(match.group())
+    return found + [secret for secret in secrets if secret and secret in text]

@@ -1,6 +1,7 @@
 """End to end over loopback: dev server, worker, API and simulators as separate processes."""
 
 import asyncio
+import json
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from devstack import (
 )
 from sandbox.demo import make_email
 from settings import Settings
-from tests.helpers import binary, finished, free_port
+from tests.helpers import binary, finished, free_port, personal_data
 
 METRICS: list[str] = []  # the worker's metrics URLs (ours, the SDK's), once the stack runs
 
@@ -119,3 +120,35 @@ async def test_the_worker_process_and_the_api_serve_the_run_metrics(
     async with httpx.AsyncClient(timeout=30) as http:
         sdk = (await http.get(sdk_metrics)).text
     assert "temporal_workflow_completed" in sdk and "temporal_activity_execution_latency" in sdk
+
+
+async def test_the_processes_log_json_lines_with_their_run_and_no_personal_data(
+    stack: tuple[str, Path, str],
+) -> None:
+    """The API echoes the caller's request id and logs with it; the worker's lines carry the run
+    and the step; no line of any process holds an address, a phone number or a key."""
+    api_url, root, _erp = stack
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": "e2e-key"}) as http:
+        email = make_email().model_dump(mode="json", by_alias=True)
+        answer = await http.post(
+            f"{api_url}/v1/orchestrations/sales-email/run",
+            json=email,
+            headers={"X-Request-ID": "req-e2e-42"},
+        )
+        assert answer.headers["x-request-id"] == "req-e2e-42"
+        workflow_id = answer.json()["workflow_id"]
+        await finished(http, workflow_id, base=api_url, seconds=30)
+        fresh = await http.get(
+            f"{api_url}/v1/healthz", headers={"X-Request-ID": "no spaces; allowed"}
+        )
+        assert len(fresh.headers["x-request-id"]) == 32  # not a sane token: a new one
+    await asyncio.sleep(0.5)  # the worker's last lines
+    logs = {name: (root / f"{name}.log").read_text() for name in ("api", "worker")}
+    api_lines = [json.loads(line) for line in logs["api"].splitlines() if line.startswith("{")]
+    assert any(line["request_id"] == "req-e2e-42" for line in api_lines), logs["api"][-2000:]
+    worker_lines = [json.loads(line) for line in logs["worker"].splitlines()]
+    mine = [line for line in worker_lines if line["workflow_id"] == workflow_id]
+    [sent] = [line for line in mine if line["step"] == "notify_sales"]
+    assert sent["run_id"] and "***@" in sent["message"], sent
+    for name, text in logs.items():
+        assert not personal_data(text, ("e2e-key",)), name

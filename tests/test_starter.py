@@ -115,3 +115,24 @@ async def test_runs_show_prints_a_run_with_its_timeline(
         await asyncio.sleep(0.2)
     assert code == 0 and output.startswith(f"{workflow_id}  SUCCESS"), output
     assert "timeline:" in output and "call_erp_gateway" in output and " ok " in output
+
+
+async def test_doctor_prints_each_dependency_and_fails_when_one_is_down(
+    settings: Settings, api_url: str
+) -> None:
+    up = {
+        "MCS_DATA_DIR": str(settings.data_dir),
+        "MCS_DIFY_BASE_URL": settings.dify_base_url,
+        "MCS_ERP_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "MCS_SMTP_HOST": "127.0.0.1",
+        "MCS_SMTP_PORT": str(settings.smtp_port),
+        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+    code, output = await mcs(settings, "doctor", **up)
+    *checks, verdict = output.splitlines()
+    lines = {line.split()[0]: line.split()[1] for line in checks}
+    assert code == 1 and verdict == "not ready", output
+    assert lines == {
+        "database": "up", "temporal": "down", "dify": "up", "erp": "down", "smtp": "up"
+    }, output  # fmt: skip
+    assert "temporal  down" in output and output.count("not connected") == 1

@@ -38,14 +38,16 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
 
     browser_path = chromium()
     root = Path(tempfile.mkdtemp(prefix="mcs-ui-"))
-    ports = {name: free_port() for name in ("api", "temporal", "ui")}
+    ports = {name: free_port() for name in ("api", "temporal", "ui", "metrics")}
     key = base64.b64encode(os.urandom(32)).decode()
     env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": str(ports["api"]),
            "MCS_TEMPORAL_PORT": str(ports["temporal"]), "MCS_TEMPORAL_UI_PORT": str(ports["ui"]),
-           "MCS_PAYLOAD_KEY": f"k1:{key}"}  # fmt: skip
+           "MCS_PAYLOAD_KEY": f"k1:{key}",
+           "MCS_WORKER_METRICS_PORT": str(ports["metrics"])}  # fmt: skip
+    output = (root / "dev.log").open("wb")
     dev = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "mcs"), "dev", env=env, cwd=root,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=output, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         await wait_for_port(ports["api"])
@@ -80,7 +82,17 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "web-ui-review-decoded.png"))
             await browser.close()
+        printed = (root / "dev.log").read_text()
+        worker_metrics = f"http://127.0.0.1:{ports['metrics']}/metrics"
+        assert f"/metrics (API), {worker_metrics} (worker" in printed, printed
+        async with httpx.AsyncClient() as http:
+            ours = (await http.get(worker_metrics)).text
+            sdk = (await http.get(f"http://127.0.0.1:{ports['metrics'] + 1}/metrics")).text
+        assert 'orchestrator_step_duration_seconds_count{step="match_customer"}' in ours
+        assert "temporal_workflow_task_execution_latency" in sdk
+        assert " INFO worker: worker metrics on http" in printed  # text logs for humans
     finally:
         dev.send_signal(signal.SIGINT)
         await asyncio.wait_for(dev.wait(), timeout=30)
+        output.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -1,10 +1,11 @@
 """Liveness and readiness."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.outbox import Outbox
+from telemetry.probes import Readiness, readiness
 
 router = APIRouter(tags=["health"])
 
@@ -36,3 +37,13 @@ async def healthz(request: Request) -> Health:
         temporal=temporal,
         queued=queued or 0,
     )
+
+
+@router.get("/v1/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(request: Request, response: Response) -> Readiness:
+    """Whether the database, Temporal and the configured Dify, ERP and SMTP answer, each with its
+    state and latency: 503 when one of them is down (a load balancer sends no traffic here)."""
+    state = request.app.state
+    ready = await readiness(state.settings, state.engine, state.temporal)
+    response.status_code = 200 if ready.status == "ready" else 503
+    return ready

@@ -15,7 +15,7 @@ from api.attachments import INLINE_BYTES
 from models.email import workflow_id_for
 from sandbox.demo import contract_number, contract_pdf, make_email, raw_contract_email
 from settings import Settings
-from tests.helpers import Sims, finished, open_api, run_result
+from tests.helpers import Sims, finished, free_port, open_api, run_result
 
 RUN = "/v1/orchestrations/sales-email/run"
 RUNS = "/v1/orchestrations/sales-email/runs"
@@ -376,3 +376,28 @@ async def test_the_run_detail_carries_every_step_attempt_retries_included(
     ]
     assert {e["step"] for e in run["audit"]} >= {"check_idempotency", "call_erp_gateway"}
     assert all(e["duration_ms"] >= 0 and e["at"] for e in run["audit"])
+
+
+async def test_readyz_names_each_dependency_with_its_state_and_latency(
+    api: httpx.AsyncClient, dev_settings: Settings, dev_env: WorkflowEnvironment
+) -> None:
+    ready = await api.get("/v1/readyz", headers={"X-API-Key": ""})
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert {name: c["state"] for name, c in checks.items()} == dict.fromkeys(
+        ("database", "temporal", "dify", "erp", "smtp"), "up"
+    )
+    assert all(c["latency_ms"] > 0 for c in checks.values())
+    dead = f"http://127.0.0.1:{free_port()}"
+    broken = dev_settings.model_copy(update={"erp_base_url": dead, "smtp_host": ""})
+    async for other in open_api(broken, dev_env):
+        answer = await other.get("/v1/readyz")
+    assert answer.status_code == 503
+    found = answer.json()
+    assert found["status"] == "not ready"
+    assert found["checks"]["erp"] == {
+        "state": "down",
+        "latency_ms": found["checks"]["erp"]["latency_ms"],
+        "detail": "ConnectError",
+    }
+    assert found["checks"]["smtp"]["state"] == "off" and found["checks"]["dify"]["state"] == "up"
