@@ -30,6 +30,7 @@ from models.migrate import ensure_migrated
 from settings import Settings
 from storage.blobs import BlobStore
 from telemetry.audit import AuditInterceptor, AuditWriter
+from telemetry.tracing import Tracer
 from temporal_client import blocking_starter, connect, metrics_runtime, sync_schedules
 from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
@@ -58,16 +59,17 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     start = blocking_starter(client, asyncio.get_running_loop(), settings.task_queue)
     ingester = Ingester(engine, store, start, settings)
     audit = AuditWriter(engine)
+    tracer = Tracer.from_env()
     async with httpx.AsyncClient() as http:
         parts = [
-            RunActivities(engine),
+            RunActivities(engine, tracer),
             MasterdataActivities(cache),
             MatchingActivities(cache, settings),
             OrderActivities(cache, engine, settings),
             FileActivities(store, settings),
             MailboxActivities(settings, ingester),
-            DifyActivities(http, settings),
-            ErpActivities(http, settings),
+            DifyActivities(http, settings, tracer),
+            ErpActivities(http, settings, tracer),
             NotifyActivities(settings),
         ]
         activities = [

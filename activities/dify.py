@@ -24,6 +24,7 @@ from models.results import (
 )
 from settings import Settings
 from telemetry.metrics import DIFY_CALLS
+from telemetry.tracing import Tracer
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 
@@ -74,16 +75,21 @@ OUTCOMES = {
 class DifyActivities:
     """Calls the two Dify apps over `/v1/chat-messages` in blocking mode."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, settings: Settings, tracer: Tracer | None = None
+    ) -> None:
         self._http = http
         self._settings = settings
+        self._tracer = tracer or Tracer(None)
 
     async def _ask(
         self, app_key: str, inputs: dict[str, Any], file_url: str, file_type: str
     ) -> dict[str, Any]:
         app = "contract" if app_key == self._settings.dify_contract_app_key else "order"
+        traced = {**inputs, "file": file_url}
         try:
-            data = await self._call(app_key, inputs, file_url, file_type)
+            async with self._tracer.span(f"dify.{app}", "llm", traced) as span:
+                span.outputs = data = await self._call(app_key, inputs, file_url, file_type)
         except ApplicationError as error:
             DIFY_CALLS.labels(app, OUTCOMES.get(error.type or "", "error")).inc()
             raise

@@ -5,6 +5,7 @@ an ambiguous failure (a timeout, a lost connection, a 5xx, a dead worker) first 
 an order under the key (`GET /v1/orders?idempotency_key=K`) and creates one only if there is none.
 """
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from models.errors import ErrorType, transient
 from models.results import ErpInput, ErpResult
 from settings import Settings
 from telemetry.metrics import ERP_CALLS
+from telemetry.tracing import Tracer
 
 IN_PROGRESS = 409  # the ERP is still creating an order under this key: ask again later
 
@@ -23,13 +25,23 @@ IN_PROGRESS = 409  # the ERP is still creating an order under this key: ask agai
 class ErpActivities:
     """Posts orders to `{MCS_ERP_BASE_URL}/v1/orders` with an `Idempotency-Key`."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, settings: Settings, tracer: Tracer | None = None
+    ) -> None:
         self._http = http
         self._settings = settings
+        self._tracer = tracer or Tracer(None)
 
     @activity.defn
     async def call_erp_gateway(self, input: ErpInput) -> ErpResult:
         """Create the order, unless an earlier attempt did (looked up by its key first)."""
+        inputs = {"order_payload": input.order_payload.model_dump(mode="json")}
+        async with self._tracer.span("erp.create_order", "tool", inputs) as span:
+            result = await self._order(input)
+            span.outputs = dataclasses.asdict(result)
+            return result
+
+    async def _order(self, input: ErpInput) -> ErpResult:
         if activity.info().attempt > 1:
             found = await heartbeating(self._lookup(input.idempotency_key))
             if found is not None:

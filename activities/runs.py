@@ -14,13 +14,15 @@ from models.runs import (
     RunStatus,
 )
 from telemetry.metrics import ERRORS, IDEMPOTENCY_HITS, RUNS
+from telemetry.tracing import Tracer
 
 
 class RunActivities:
     """Reads and writes run records; every write is an upsert, so retries are harmless."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tracer: Tracer | None = None) -> None:
         self._engine = engine
+        self._tracer = tracer or Tracer(None)
 
     @activity.defn
     def check_idempotency(self, input: IdempotencyInput) -> IdempotencyResult:
@@ -65,6 +67,8 @@ class RunActivities:
         RUNS.labels(result.status).inc()
         for error in result.errors:
             ERRORS.labels(error.code).inc()
+        info = activity.info()
+        self._tracer.finish(info.workflow_id or "", info.workflow_run_id or "", result.status)
 
     @staticmethod
     def _remember_contract(session: Session, result: OrchestratorRunResult) -> None:
