@@ -1,8 +1,10 @@
 """`mcs dev`: the whole embedded stack in one process tree (Temporal dev server as a child)."""
 
 import asyncio
+import base64
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -184,7 +186,7 @@ async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
 
     from sandbox.demo import demo_emails
 
-    headers = {"X-API-Key": settings.api_keys[0]}
+    headers = {"X-API-Key": settings.cli_key}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as http:
         started = {}
         for label, event in demo_emails().items():
@@ -235,7 +237,7 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
         worker = await stack.enter_async_context(build_worker(client, settings))
         worker_task = asyncio.create_task(worker.run())
         say(f"MCS is running (data in {settings.data_dir.resolve()})")
-        say(f"  API          {api_url}  (docs {api_url}/docs, X-API-Key: {settings.api_keys[0]})")
+        say(f"  API          {api_url}  (docs {api_url}/docs, X-API-Key: {settings.cli_key})")
         say(f"  Temporal     127.0.0.1:{settings.temporal_port}")
         say(f"  Web UI       http://127.0.0.1:{settings.temporal_ui_port}")
         metrics = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
@@ -262,7 +264,8 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
 def process_stack(
     root: Path, ports: dict[str, int], api_key: str
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Commands and environment of the stack as separate processes (the production shape)."""
+    """Commands and environment of the stack as separate processes (the production shape, with
+    production settings: `api_key` is the admin's, secrets and the payload key made here)."""
     mcs = str(Path(sys.executable).parent / "mcs")
     commands = {
         "dify": [mcs, "sandbox", "dify", "--port", str(ports["dify"])],
@@ -276,7 +279,10 @@ def process_stack(
         "MCS_DATA_DIR": str(root),
         "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
         "MCS_API_PORT": str(ports["api"]),
-        "MCS_API_KEYS": api_key,
+        "MCS_ENV": "production",
+        "MCS_API_KEYS": f"ops:{api_key}:admin",
+        "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
+        "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         "MCS_DIFY_BASE_URL": f"http://127.0.0.1:{ports['dify']}",
         "MCS_ERP_BASE_URL": f"http://127.0.0.1:{ports['erp']}",
         "MCS_SMTP_HOST": "127.0.0.1",

@@ -32,6 +32,41 @@ class MailboxConfig(BaseModel):
         return self
 
 
+SCOPES = (
+    "emails:submit", "runs:read", "runs:review", "runs:replay", "masterdata:read",
+    "masterdata:write", "codec", "admin",
+)  # fmt: skip
+DEV_API_KEY = "mcs-dev-key"
+DEV_FILE_SECRET = "mcs-dev-file-secret"
+MIN_SECRET_LENGTH = 16
+
+
+class ApiKey(BaseModel):
+    """One entry of MCS_API_KEYS: `name:key:scope+scope`, or a bare key (dev: every scope)."""
+
+    name: str
+    key: str = Field(repr=False)
+    scopes: frozenset[str]
+    bare: bool = False
+
+    @classmethod
+    def parse(cls, entry: str) -> "ApiKey":
+        if ":" not in entry:
+            return cls(name="dev", key=entry, scopes=frozenset(SCOPES), bare=True)
+        name, key, scopes = (entry.split(":", 2) + ["", ""])[:3]  # scopes have colons, keys not
+        wanted = frozenset(s.strip() for s in scopes.split("+") if s.strip())
+        unknown = sorted(wanted - set(SCOPES))
+        if not name or not key or not wanted or unknown:
+            raise ValueError(
+                f"API key {name or '?'!r}: give name:key:scope+scope with scopes from "
+                f"{', '.join(SCOPES)}" + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+        return cls(name=name, key=key, scopes=wanted)
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
 class Settings(BaseSettings):
     """Settings read from MCS_* environment variables (and an optional .env file)."""
 
@@ -48,9 +83,10 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
-    api_keys: Annotated[list[str], NoDecode] = Field(default=["mcs-dev-key"], repr=False)
+    env: Literal["dev", "production"] | None = None  # None: dev for `mcs dev`, else production
+    api_keys: Annotated[list[str], NoDecode] = Field(default=[DEV_API_KEY], repr=False)
     public_base_url: str = ""
-    file_url_secret: str = Field(default="mcs-dev-file-secret", repr=False)
+    file_url_secret: str = Field(default=DEV_FILE_SECRET, repr=False)
     file_url_ttl: timedelta = timedelta(hours=6)
 
     dify_base_url: str = ""
@@ -69,6 +105,8 @@ class Settings(BaseSettings):
     smtp_password: str = Field(default="", repr=False)
     smtp_from: str = "mcs@localhost"
     smtp_timeout: timedelta = timedelta(seconds=15)
+    smtp_tls: Literal["starttls", "tls", "off"] = "starttls"  # starttls: required with a login
+    ca_file: str = ""  # a private CA (PEM) for IMAP and SMTP, besides the system's
     reviewer_email: str = "sales-ops@localhost"
 
     customer_match_threshold: float = 85.0
@@ -89,9 +127,47 @@ class Settings(BaseSettings):
     def secrets(self) -> tuple[str, ...]:
         """Every secret of these settings, masked wherever a log line would show it."""
         mailboxes = [s for m in self.mailboxes for s in (m.password, m.oauth2_token)]
-        keys = (self.dify_contract_app_key, self.dify_order_app_key, self.erp_api_key)
-        named = (self.file_url_secret, self.payload_key, self.smtp_password, *keys)
-        return tuple(s for s in (*self.api_keys, *named, *mailboxes) if s)
+        remote = (self.dify_contract_app_key, self.dify_order_app_key, self.erp_api_key)
+        named = (self.file_url_secret, self.payload_key, self.smtp_password, *remote)
+        return tuple(s for s in (*(k.key for k in self.keys), *named, *mailboxes) if s)
+
+    @property
+    def keys(self) -> list[ApiKey]:
+        """MCS_API_KEYS, parsed (checked when the settings are read)."""
+        return [ApiKey.parse(entry) for entry in self.api_keys]
+
+    @property
+    def cli_key(self) -> str:
+        """The key the `mcs` command sends: the first of MCS_API_KEYS."""
+        return self.keys[0].key if self.api_keys else ""
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unsafe in production (each a sentence naming the fix)."""
+        problems = []
+        if not self.api_keys:
+            problems.append("MCS_API_KEYS is empty")
+        for key in self.keys:
+            if key.bare or key.key == DEV_API_KEY or len(key.key) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"MCS_API_KEYS: key {key.name!r} is a dev key (give name:key:scopes with a "
+                    f"key of {MIN_SECRET_LENGTH}+ characters)"
+                )
+        if self.file_url_secret == DEV_FILE_SECRET or len(self.file_url_secret) < 16:
+            problems.append(
+                f"MCS_FILE_URL_SECRET is the dev secret or shorter than {MIN_SECRET_LENGTH}"
+            )
+        if not self.payload_key:
+            problems.append("MCS_PAYLOAD_KEY is not set (histories would hold mails in clear)")
+        for mailbox in self.mailboxes:
+            if mailbox.tls is False and (mailbox.password or mailbox.oauth2_token):
+                problems.append(f"mailbox {mailbox.name}: credentials over plain-text IMAP")
+        if self.smtp_password and self.smtp_tls == "off":
+            problems.append("MCS_SMTP_PASSWORD over plain-text SMTP (MCS_SMTP_TLS=off)")
+        return problems
 
     @property
     def ui_origins(self) -> list[str]:
@@ -112,6 +188,13 @@ class Settings(BaseSettings):
         """Accept "0.5%" as well as 0.005."""
         if isinstance(value, str) and value.strip().endswith("%"):
             return Decimal(value.strip().removesuffix("%")) / 100
+        return value
+
+    @field_validator("api_keys", mode="after")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ApiKey.parse(entry)
         return value
 
     @field_validator("order_currencies", mode="after")

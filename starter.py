@@ -25,7 +25,7 @@ class CliError(Exception):
 @contextmanager
 def _api(settings: Settings) -> Iterator[httpx.Client]:
     """An HTTP client of our API; an API that cannot be reached is one line, not a traceback."""
-    key = settings.api_keys[0] if settings.api_keys else ""
+    key = settings.cli_key
     url = settings.api_url
     try:
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as http:
@@ -102,10 +102,9 @@ def show_run(settings: Settings, workflow_id: str | None) -> None:
 
 
 def review(settings: Settings, args: argparse.Namespace) -> None:
-    """Approve or reject a run waiting for review."""
+    """Approve or reject a run waiting for review (decided by the name of the CLI's key)."""
     body: dict[str, Any] = {
         "decision": args.decision,
-        "reviewer": args.reviewer,
         "customer_id": args.customer_id,
         "comment": args.comment,
     }
@@ -196,10 +195,19 @@ def dev(settings: Settings, args: argparse.Namespace) -> None:
         print("stopped", file=sys.stderr)
 
 
+def refuse_unsafe(settings: Settings) -> None:
+    """In production, refuse dev defaults and plain-text credentials, naming each."""
+    if settings.production and (problems := settings.production_problems()):
+        raise CliError(
+            "refusing to start in production (MCS_ENV=production): " + "; ".join(problems)
+        )
+
+
 def worker(settings: Settings, args: argparse.Namespace) -> None:
     """A production worker, on a migrated database."""
     from worker import run_async, run_worker
 
+    refuse_unsafe(settings)
     check_schema(settings)
     try:
         run_async(run_worker(settings))
@@ -213,6 +221,7 @@ def api(settings: Settings, args: argparse.Namespace) -> None:
 
     from api.main import create_app
 
+    refuse_unsafe(settings)
     check_schema(settings)
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
@@ -327,7 +336,6 @@ def _parser() -> argparse.ArgumentParser:
     sub["review"].add_argument("workflow_id")
     sub["review"].add_argument("decision", choices=["approve", "reject"])
     sub["review"].add_argument("--customer-id")
-    sub["review"].add_argument("--reviewer", default="cli")
     sub["review"].add_argument("--comment")
     sub["review"].add_argument(
         "--order-payload", type=Path, help="an order review: the corrected order (.json)"
@@ -357,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         settings = _settings()
+        if settings.env is None:
+            env = "dev" if args.command == "dev" else "production"
+            settings = settings.model_copy(update={"env": env})
         logs.configure(
             settings.log_format or ("text" if args.command == "dev" else "json"),
             settings.secrets,

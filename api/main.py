@@ -16,7 +16,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.outbox import Outbox
-from api.routes import codec, emails, files, health, masterdata, orchestrations, webhooks
+from api.routes import (
+    audit,
+    codec,
+    emails,
+    files,
+    health,
+    masterdata,
+    orchestrations,
+    webhooks,
+)
 from api.runs import count_reviews
 from mail.send import Mailer
 from models.db import make_engine
@@ -62,7 +71,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         access_log.addFilter(RedactingFilter())  # signed URLs: anyone reading could fetch the PDF
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
     app.state.settings = config
-    for module in (orchestrations, emails, webhooks, masterdata, files, codec, health):
+    for module in (orchestrations, emails, webhooks, masterdata, audit, files, codec, health):
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(LimitBody, limit=config.max_message_bytes + BODY_SLACK)

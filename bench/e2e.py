@@ -41,6 +41,7 @@ from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.helpers import run_result  # noqa: E402
 
+BENCH_KEY = "bench-admin-key-0123456789"
 CONCURRENCY = 32
 
 
@@ -188,7 +189,7 @@ async def measure(
     for name in ("api", "intake", "dify", "erp", "smtp"):
         await wait_for_port(ports[name])
     client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
-    headers = {"X-API-Key": "bench-key"}
+    headers = {"X-API-Key": BENCH_KEY}
     limits = httpx.Limits(max_connections=CONCURRENCY * 2)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{ports['api']}",
@@ -243,7 +244,7 @@ async def main(count: int, rate: float) -> None:
     )
     load_demo_masterdata(settings)
     address = f"127.0.0.1:{ports['temporal']}"
-    commands, env = process_stack(root, ports, "bench-key")
+    commands, env = process_stack(root, ports, BENCH_KEY)
     commands["intake-only api"] = commands["api"]
     commands["floor"] = [
         sys.executable,

@@ -5,6 +5,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlmodel import create_engine
 
+import models.actions  # noqa: F401
 import models.ingest  # noqa: F401
 import models.masterdata  # noqa: F401  (registers the tables)
 import models.runs  # noqa: F401

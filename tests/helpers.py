@@ -173,13 +173,17 @@ RUNS = "/v1/orchestrations/sales-email/runs"
 
 
 async def finished(
-    api: httpx.AsyncClient, workflow_id: str, base: str = "", seconds: float = 10
+    api: httpx.AsyncClient,
+    workflow_id: str,
+    base: str = "",
+    seconds: float = 10,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The run detail once the run is no longer RUNNING (`base`: the API's URL, for a client
     without one)."""
     run: dict[str, Any] = {}
     for _ in range(int(seconds * 20)):
-        response = await api.get(f"{base}{RUNS}/{workflow_id}")
+        response = await api.get(f"{base}{RUNS}/{workflow_id}", headers=headers)
         assert response.status_code == 200, response.text
         run = response.json()
         if run["status"] != "RUNNING":

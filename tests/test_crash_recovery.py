@@ -36,6 +36,7 @@ async def test_a_killed_worker_call_is_retried_after_its_heartbeat_timeout(
     own = settings.model_copy(update={"data_dir": root})  # the dev server's state only
     env = {
         **os.environ,
+        "MCS_ENV": "dev",  # the test reads the histories with a plain converter
         "MCS_DATA_DIR": str(settings.data_dir),
         "MCS_PUBLIC_BASE_URL": api_url,
         "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{settings.temporal_port}",

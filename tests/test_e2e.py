@@ -22,6 +22,7 @@ from sandbox.demo import make_email
 from settings import Settings
 from tests.helpers import binary, finished, free_port, personal_data
 
+E2E_KEY = "e2e-admin-key-0123456789"
 METRICS: list[str] = []  # the worker's metrics URLs (ours, the SDK's), once the stack runs
 
 
@@ -34,7 +35,7 @@ async def stack() -> AsyncIterator[tuple[str, Path, str]]:
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
     )
-    commands, env = process_stack(root, ports, "e2e-key")
+    commands, env = process_stack(root, ports, E2E_KEY)
     load_demo_masterdata(settings)
     async with temporal_server(settings):
         processes = [spawn(cmd, root / f"{name}.log", env) for name, cmd in commands.items()]
@@ -54,7 +55,7 @@ async def test_an_email_posted_to_the_api_becomes_an_erp_order_and_a_mail(
     stack: tuple[str, Path, str],
 ) -> None:
     api_url, root, erp_url = stack
-    headers = {"X-API-Key": "e2e-key"}
+    headers = {"X-API-Key": E2E_KEY}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as api:
         email = make_email().model_dump(mode="json", by_alias=True)
         answer = await api.post("/v1/orchestrations/sales-email/run", json=email)
@@ -95,7 +96,7 @@ async def test_the_worker_process_and_the_api_serve_the_run_metrics(
     run completes."""
     api_url, _root, _erp = stack
     worker_metrics, sdk_metrics = METRICS
-    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": "e2e-key"}) as http:
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": E2E_KEY}) as http:
         before = (await http.get(worker_metrics)).text
         api_before = (await http.get(f"{api_url}/metrics/")).text
         email = make_email().model_dump(mode="json", by_alias=True)
@@ -128,7 +129,7 @@ async def test_the_processes_log_json_lines_with_their_run_and_no_personal_data(
     """The API echoes the caller's request id and logs with it; the worker's lines carry the run
     and the step; no line of any process holds an address, a phone number or a key."""
     api_url, root, _erp = stack
-    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": "e2e-key"}) as http:
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": E2E_KEY}) as http:
         email = make_email().model_dump(mode="json", by_alias=True)
         answer = await http.post(
             f"{api_url}/v1/orchestrations/sales-email/run",
@@ -151,4 +152,4 @@ async def test_the_processes_log_json_lines_with_their_run_and_no_personal_data(
     [sent] = [line for line in mine if line["step"] == "notify_sales"]
     assert sent["run_id"] and "***@" in sent["message"], sent
     for name, text in logs.items():
-        assert not personal_data(text, ("e2e-key",)), name
+        assert not personal_data(text, (E2E_KEY,)), name

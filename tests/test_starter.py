@@ -136,3 +136,37 @@ async def test_doctor_prints_each_dependency_and_fails_when_one_is_down(
         "database": "up", "temporal": "down", "dify": "up", "erp": "down", "smtp": "up"
     }, output  # fmt: skip
     assert "temporal  down" in output and output.count("not connected") == 1
+
+
+async def test_api_and_worker_refuse_dev_defaults_in_production(
+    settings: Settings, data_dir: Path
+) -> None:
+    unsafe = {
+        "MCS_DATA_DIR": str(data_dir),
+        "MCS_API_KEYS": "mcs-dev-key",
+        "MCS_MAILBOXES": '[{"name": "sales", "host": "imap.example", "tls": false, '
+        '"user": "u", "password": "p"}]',
+        "MCS_SMTP_PASSWORD": "s",
+        "MCS_SMTP_TLS": "off",
+    }
+    for command in ("api", "worker"):
+        code, output = await mcs(settings, command, **unsafe)
+        assert code == 1, output
+        assert output.startswith("mcs: refusing to start in production (MCS_ENV=production): ")
+        for problem in (
+            "MCS_API_KEYS: key 'dev' is a dev key",
+            "MCS_FILE_URL_SECRET is the dev secret",
+            "MCS_PAYLOAD_KEY is not set",
+            "mailbox sales: credentials over plain-text IMAP",
+            "MCS_SMTP_PASSWORD over plain-text SMTP",
+        ):
+            assert problem in output, (problem, output)
+        assert len(output.splitlines()) == 1
+
+
+async def test_a_malformed_scoped_key_is_a_settings_error(settings: Settings) -> None:
+    code, output = await mcs(
+        settings, "runs", MCS_API_KEYS="ops:k-0123456789abcdef:runs:read+runs:fly"
+    )
+    assert code == 1
+    assert "MCS_API_KEYS" in output and "unknown: runs:fly" in output, output

@@ -52,6 +52,8 @@ def validate_review(
     `context`: what a corrected order is checked against (an order review)."""
     if state.status != RunStatus.MANUAL_REVIEW or state.review is None:
         raise ValueError(f"run is not waiting for review (status {state.status})")
+    if not decision.reviewer:
+        raise ValueError("the decision names no reviewer")
     if pending is not None:
         raise ValueError("a decision was already taken")
     if state.review.kind == "order":

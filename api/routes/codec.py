@@ -1,11 +1,13 @@
 """The codec server of the Temporal Web UI: decode (and encode) payloads with our keys."""
 
+from typing import Annotated
+
 from cryptography.exceptions import InvalidTag
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, allow
 from models.codec import EncryptionCodec, parse_keys
 
 router = APIRouter(prefix="/codec", tags=["codec"])
@@ -30,7 +32,19 @@ def preflight(operation: str, request: Request, settings: SettingsDep) -> Respon
     return response
 
 
-@router.post("/{operation}")
+async def codec_caller(
+    request: Request,
+    settings: SettingsDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """In production the codec needs a key with the scope `codec` (X-API-Key, or the Web UI's
+    `Authorization: Bearer`); the embedded dev stack's Web UI sends none, so dev leaves it open."""
+    if settings.production:
+        await allow("codec")(settings, x_api_key, authorization)
+
+
+@router.post("/{operation}", dependencies=[Depends(codec_caller)])
 async def transcode(operation: str, request: Request, settings: SettingsDep) -> Response:
     """`/codec/encode` or `/codec/decode`: `{"payloads": [...]}` in, the same shape out."""
     if operation not in ("encode", "decode"):

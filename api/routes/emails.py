@@ -3,11 +3,11 @@
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from api.attachments import by_size, store_attachment
-from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
+from api.deps import BlobsDep, OutboxDep, SettingsDep, allow
 from mail.mime import UnreadableMessage, parse_message
 from models.runs import SubmitAnswer
 
-router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(allow("emails:submit"))])
 RFC822 = "message/rfc822"
 
 

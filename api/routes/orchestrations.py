@@ -17,25 +17,26 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TemporalDep,
-    require_api_key,
+    allow,
 )
 from api.outbox import queued_run
 from api.replay import ReplayError, replay
 from api.runs import audit_of, from_search_attributes, read_run
 from mail.mime import MAX_ATTACHMENTS
+from models.actions import record
 from models.email import EmailEvent, workflow_id_for
 from models.masterdata import Customer, aware
 from models.masterdata_store import unknown_products
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
+from settings import ApiKey
 from temporal_client import run_handle
 from workflows.sales_email import SalesEmailWorkflow
 from workflows.sales_email_rules import DraftHasFindings
 
-router = APIRouter(
-    prefix="/v1/orchestrations/sales-email",
-    tags=["sales-email"],
-    dependencies=[Depends(require_api_key)],
-)
+router = APIRouter(prefix="/v1/orchestrations/sales-email", tags=["sales-email"])
+Reader = Depends(allow("runs:read"))
+Reviewer = Annotated[ApiKey, Depends(allow("runs:review"))]
+Replayer = Annotated[ApiKey, Depends(allow("runs:replay"))]
 UPDATE_TIMEOUT = timedelta(seconds=10)
 # A value put into a visibility query: no quotes, backslashes or control characters.
 SAFE_IN_QUERY = r"^[^'\"\\\x00-\x1f]*$"
@@ -58,7 +59,12 @@ class RunSummary(BaseModel):
     finished_at: str | None
 
 
-@router.post("/run", status_code=202, response_model=SubmitAnswer)
+@router.post(
+    "/run",
+    status_code=202,
+    response_model=SubmitAnswer,
+    dependencies=[Depends(allow("emails:submit"))],
+)
 async def run_email(
     event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
 ) -> SubmitAnswer:
@@ -87,7 +93,7 @@ async def accept_event(
     return await outbox.accept(event)
 
 
-@router.get("/runs", response_model=list[RunSummary])
+@router.get("/runs", response_model=list[RunSummary], dependencies=[Reader])
 async def list_runs(
     temporal: TemporalDep,
     outbox: OutboxDep,
@@ -134,7 +140,7 @@ def _summary(run: OrchestratorRunResult) -> RunSummary:
     )
 
 
-@router.get("/runs/{workflow_id}", response_model=OrchestratorRunResult)
+@router.get("/runs/{workflow_id}", response_model=OrchestratorRunResult, dependencies=[Reader])
 async def get_run(workflow_id: str, temporal: TemporalDep, db: SessionDep) -> OrchestratorRunResult:
     """One run: status, step, ids, order, warnings, errors, the review while waiting, and the
     audit trail (every step attempt)."""
@@ -147,10 +153,15 @@ async def get_run(workflow_id: str, temporal: TemporalDep, db: SessionDep) -> Or
 
 @router.post("/runs/{workflow_id}/review", response_model=ReviewDecision)
 async def review_run(
-    workflow_id: str, decision: ReviewDecision, temporal: TemporalDep, db: SessionDep
+    workflow_id: str,
+    decision: ReviewDecision,
+    temporal: TemporalDep,
+    db: SessionDep,
+    caller: Reviewer,
 ) -> ReviewDecision:
     """Approve (optionally naming the customer, or correcting the order) or reject a run waiting
-    for review."""
+    for review. The decision is made by the key's name; a `reviewer` sent becomes a comment."""
+    decision = by_caller(decision, caller.name)
     if (
         decision.customer_id
         and await run_in_threadpool(db.get, Customer, decision.customer_id) is None
@@ -164,7 +175,7 @@ async def review_run(
             )
     handle = run_handle(temporal, workflow_id)
     try:
-        return await handle.execute_update(
+        taken = await handle.execute_update(
             SalesEmailWorkflow.review,
             decision,
             rpc_timeout=UPDATE_TIMEOUT,
@@ -179,18 +190,48 @@ async def review_run(
         raise HTTPException(
             409 if "not found" not in str(error).lower() else 404, str(error)
         ) from error
+    await run_in_threadpool(
+        record, db, caller.name, f"review.{taken.decision}", workflow_id, review_summary(taken)
+    )
+    return taken
+
+
+def by_caller(decision: ReviewDecision, name: str) -> ReviewDecision:
+    """The decision as made by `name` (the key's): a different `reviewer` given is kept as a
+    comment, so nobody can decide in another's name."""
+    comment = decision.comment or ""
+    if decision.reviewer and decision.reviewer != name:
+        comment = f"(for {decision.reviewer}) {comment}".strip()
+    return decision.model_copy(update={"reviewer": name, "comment": comment or None})
+
+
+def review_summary(decision: ReviewDecision) -> str:
+    parts = [f"customer {decision.customer_id}" if decision.customer_id else ""]
+    if decision.order_payload is not None:
+        parts.append(f"order corrected ({len(decision.order_payload.lines)} lines)")
+    parts.append(f"comment: {decision.comment}" if decision.comment else "")
+    return "; ".join(p for p in parts if p)
 
 
 @router.post("/replay", status_code=202, response_model=SubmitAnswer)
 async def replay_run(
-    body: ReplayRequest, temporal: TemporalDep, settings: SettingsDep
+    body: ReplayRequest,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    db: SessionDep,
+    caller: Replayer,
 ) -> SubmitAnswer:
     """Run a finished email again (same input, same ERP key), or reset a run to `from_step`."""
     workflow_id = body.workflow_id or (workflow_id_for(body.message_id) if body.message_id else "")
     if not workflow_id:
         raise HTTPException(422, "give workflow_id or message_id")
     try:
-        return await replay(temporal, workflow_id, body.from_step, settings.task_queue)
+        answer = await replay(temporal, workflow_id, body.from_step, settings.task_queue)
+        action, summary = (
+            ("reset", f"from step {body.from_step}") if body.from_step else ("replay", "")
+        )
+        await run_in_threadpool(record, db, caller.name, action, workflow_id, summary)
+        return answer
     except ReplayError as error:
         raise HTTPException(409, str(error)) from error
     except RPCError as error:

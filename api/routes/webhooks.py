@@ -2,13 +2,13 @@
 
 from fastapi import APIRouter, Depends
 
-from api.deps import BlobsDep, OutboxDep, SettingsDep, require_api_key
+from api.deps import BlobsDep, OutboxDep, SettingsDep, allow
 from api.routes.orchestrations import accept_event
 from models.email import EmailEvent
 from models.runs import SubmitAnswer
 
 router = APIRouter(
-    prefix="/v1/webhooks", tags=["webhooks"], dependencies=[Depends(require_api_key)]
+    prefix="/v1/webhooks", tags=["webhooks"], dependencies=[Depends(allow("emails:submit"))]
 )
 
 

@@ -31,7 +31,7 @@ def test_unmigrated_database_is_refused_until_upgraded(data_dir: Path) -> None:
 
 
 async def test_worker_and_api_commands_refuse_an_unmigrated_database(data_dir: Path) -> None:
-    env = {**os.environ, "MCS_DATABASE_URL": f"sqlite:///{data_dir / 'empty.db'}"}
+    env = {**os.environ, "MCS_ENV": "dev", "MCS_DATABASE_URL": f"sqlite:///{data_dir / 'empty.db'}"}
     for command in ("worker", "api"):
         process = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).parent / "mcs"), command, env=env,
