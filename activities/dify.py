@@ -45,7 +45,7 @@ def extract_json(answer: str) -> dict[str, Any]:
             continue
         if isinstance(value, dict):
             return value
-    raise ValueError(f"no JSON object in answer: {answer[:200]!r}")
+    raise ValueError(f"no JSON object in the answer ({len(answer)} characters)")
 
 
 def answer_from_sse(body: str) -> str:
@@ -128,7 +128,10 @@ class DifyActivities:
         try:
             return extract_json(answer)
         except ValueError as error:
-            raise ApplicationError(str(error), type=ErrorType.DIFY_BAD_ANSWER) from error
+            # the answer's start goes into the details: encrypted in history, never in audit rows
+            raise ApplicationError(
+                str(error), answer[:500], type=ErrorType.DIFY_BAD_ANSWER
+            ) from error
 
     @activity.defn
     async def call_dify_contract(self, input: ContractInput) -> ContractResult:

@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
     PayloadCodec,
@@ -119,4 +120,10 @@ def data_converter(payload_key: str = "") -> DataConverter:
     if not payload_key:
         return PLAIN_CONVERTER
     codec = EncryptionCodec(parse_keys(payload_key))
-    return dataclasses.replace(PLAIN_CONVERTER, payload_codec=codec)
+    return dataclasses.replace(
+        PLAIN_CONVERTER,
+        payload_codec=codec,
+        # failure messages and stack traces are encrypted too (an LLM's answer, a validation
+        # error with input values): the history shows "Encoded failure" without the key
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

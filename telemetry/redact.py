@@ -8,16 +8,18 @@ EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Z
 PHONE = re.compile(r"(?<![\w.:/=-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SIGNATURE = re.compile(r"(signature=)[^&\s\"']+")
+INPUT_VALUE = re.compile(r"(input_value=).*?(?=, input_type=|\n|$)")  # pydantic's echo
 SECRET = re.compile(r"(?i)\b(bearer\s+|x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with addresses as a***@domain, phone numbers, URL signatures, bearer tokens and
-    the given secrets as ***."""
+    """`text` with addresses as a***@domain, phone numbers, URL signatures, bearer tokens, the
+    input values pydantic echoes in its errors and the given secrets as ***."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
     text = SIGNATURE.sub(r"\1***", text)
+    text = INPUT_VALUE.sub(r"\1***", text)
     text = SECRET.sub(r"\1***", text)
     text = EMAIL.sub(r"\1***@\2", text)
     return PHONE.sub(_phone, text)

@@ -11,9 +11,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from models.codec import ENCODING, EncryptionCodec, data_converter, parse_keys
+from models.db import make_engine
+from models.errors import ErrorType
 from sandbox.demo import make_email
+from sandbox.faults import Faults
 from settings import Settings
-from tests.helpers import by_reference, open_api, running_worker
+from tests.helpers import Sims, audited, by_reference, open_api, running_worker
 from workflows.sales_email import SalesEmailWorkflow
 
 OLD = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
@@ -63,6 +66,40 @@ async def test_encrypted_history_is_readable_only_through_the_codec(
         assert b"buyer@huadong.example" in payload.data
         tampered = body.replace('"data": "', '"data": "AAAA', 1)
         assert (await api.post("/codec/decode", content=tampered)).status_code == 422
+
+
+async def test_failure_messages_are_encrypted_and_audit_rows_keep_no_answer(
+    ts_env: WorkflowEnvironment, settings: Settings, api_url: str, sims: Sims
+) -> None:
+    """A Dify answer that is not JSON fails the step: the failure in history is "Encoded failure"
+    without the key, the run result (read with the key) tells what happened, and neither the
+    audit row nor the history in the clear holds the answer."""
+    encrypted = settings.model_copy(
+        update={"payload_key": NEW, "task_queue": f"enc-{uuid.uuid4()}"}
+    )
+    client = Client(
+        ts_env.client.service_client, namespace=ts_env.client.namespace,
+        data_converter=data_converter(NEW),
+    )  # fmt: skip
+    sims.dify_faults.faults = Faults(bad_answer_next=100)
+    async with running_worker(client, encrypted):
+        handle = await client.start_workflow(
+            SalesEmailWorkflow.run, by_reference(make_email(), encrypted),
+            id=f"enc-{uuid.uuid4()}", task_queue=encrypted.task_queue,
+        )  # fmt: skip
+        result = await handle.result()
+    assert result.status == "CONTRACT_PARSE_FAILED"
+    assert "no JSON object in the answer" in str(result.errors), result.errors
+    history = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
+    failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
+    failure = failed[0].activity_task_failed_event_attributes.failure
+    assert failure.message == "Encoded failure" and failure.HasField("encoded_attributes")
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    assert b"could not read the file" not in raw and b"no JSON object" not in raw
+    rows = audited(make_engine(encrypted.db_url), handle.id)
+    bad = [row for row in rows if row.error_code == ErrorType.DIFY_BAD_ANSWER]
+    assert bad and all("could not read" not in row.detail for row in bad)
+    assert "no JSON object in the answer" in bad[0].detail
 
 
 async def test_codec_cors_answers_the_web_ui_only(

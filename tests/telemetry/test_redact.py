@@ -29,3 +29,16 @@ def test_the_filter_redacts_records_with_their_arguments(caplog: pytest.LogCaptu
         log.info("mail from %s with key %s", "lisa@bright.example", "s3cr3t")
     [record] = [r for r in caplog.records if r.name == "mcs.test.redact"]
     assert record.getMessage() == "mail from l***@bright.example with key ***"
+
+
+def test_the_input_values_pydantic_echoes_are_masked() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    class Line(BaseModel):
+        quantity: int
+
+    try:
+        Line.model_validate({"quantity": "Huadong secret price list"})
+    except ValidationError as error:
+        cleaned = redact(f"contract answer invalid: {error}")
+    assert "Huadong" not in cleaned and "input_value=***, input_type=str" in cleaned
