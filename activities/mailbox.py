@@ -28,7 +28,7 @@ class MailboxActivities:
     def poll_mailbox(self, input: PollInput) -> PollResult:
         """Ingest the new messages (a bounded batch per poll), heartbeating per message."""
         config = self._settings.mailbox(input.mailbox)
-        with open_mailbox(config) as box:
+        with open_mailbox(config, self._settings.ca_file) as box:
             box.folder.set(config.folder)
             validity = int(box.folder.status(config.folder, ["UIDVALIDITY"])["UIDVALIDITY"])
             target = config.after.partition(":")[2] if config.after.startswith("move:") else ""

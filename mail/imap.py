@@ -7,6 +7,7 @@ from datetime import datetime
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 
+from mail.tls import tls_context, verified
 from settings import MailboxConfig
 
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
@@ -15,15 +16,18 @@ _UID = re.compile(rb"UID (\d+)")
 
 
 @contextmanager
-def open_mailbox(config: MailboxConfig) -> Iterator[BaseMailBox]:
-    """A logged-in connection with a timeout on every read, capabilities refreshed after login."""
+def open_mailbox(config: MailboxConfig, ca_file: str = "") -> Iterator[BaseMailBox]:
+    """A logged-in connection with a timeout on every read, capabilities refreshed after login;
+    over TLS, the server's certificate and host name are verified (`ca_file`: a private CA)."""
     box: BaseMailBox
-    if config.tls is True:
-        box = MailBox(config.host, config.port, timeout=config.timeout_seconds)
-    elif config.tls == "starttls":
-        box = MailBoxStartTls(config.host, config.port, timeout=config.timeout_seconds)
-    else:
-        box = MailBoxUnencrypted(config.host, config.port, timeout=config.timeout_seconds)
+    host, port, timeout = config.host, config.port, config.timeout_seconds
+    with verified("IMAP", host, port):
+        if config.tls is True:
+            box = MailBox(host, port, timeout=timeout, ssl_context=tls_context(ca_file))
+        elif config.tls == "starttls":
+            box = MailBoxStartTls(host, port, timeout=timeout, ssl_context=tls_context(ca_file))
+        else:
+            box = MailBoxUnencrypted(host, port, timeout=timeout)
     if config.oauth2_token:
         box.xoauth2(config.user, config.oauth2_token, initial_folder=None)
     else:

@@ -8,6 +8,7 @@ from email.utils import formatdate
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mail.tls import TlsRefused, tls_context, verified
 from models.results import NotifyInput
 from settings import Settings
 from templates import TEMPLATE_DIR
@@ -62,6 +63,35 @@ class Mailer:
         message.set_content(body.lstrip("\n"))
         return message
 
+    def _connect(self) -> smtplib.SMTP:
+        """A connection over TLS (`tls`), upgraded by STARTTLS when the server offers it
+        (`starttls`; required before a login), or plain (`off`); certificates verified."""
+        settings = self._settings
+        host, port = settings.smtp_host, settings.smtp_port
+        timeout = settings.smtp_timeout.total_seconds()
+        with verified("SMTP", host, port):
+            if settings.smtp_tls == "tls":
+                return smtplib.SMTP_SSL(
+                    host, port, timeout=timeout, context=tls_context(settings.ca_file)
+                )
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+            if settings.smtp_tls == "off":
+                return smtp
+            try:
+                smtp.ehlo()
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=tls_context(settings.ca_file))
+                    smtp.ehlo()
+                elif settings.smtp_user:
+                    raise TlsRefused(
+                        f"SMTP {host}:{port} offers no STARTTLS: the password is not sent in "
+                        "the clear (MCS_SMTP_TLS=tls for a TLS port)"
+                    )
+            except BaseException:
+                smtp.close()
+                raise
+            return smtp
+
     def send(self, notice: NotifyInput) -> tuple[str, int]:
         """Send the mail: its Message-ID and how many recipients it went to."""
         recipients = [r for r in notice.to if r]
@@ -71,10 +101,8 @@ class Mailer:
             raise NoRecipient("no recipient")
         message = self.render(notice)
         settings = self._settings
-        timeout = settings.smtp_timeout.total_seconds()
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
+        with self._connect() as smtp:
             if settings.smtp_user:
-                smtp.starttls()
                 smtp.login(settings.smtp_user, settings.smtp_password)
             smtp.send_message(message, to_addrs=recipients)
         log.info("sent %s mail to %s", notice.kind, ", ".join(map(redact_email, recipients)))

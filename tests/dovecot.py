@@ -24,7 +24,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = {root}/dovecot.log
@@ -59,7 +59,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -74,6 +75,7 @@ class Imap:
     port: int
     user: str
     password: str
+    tls_port: int = 0  # IMAP over TLS, when the server was given a certificate
 
 
 def _identity() -> dict[str, object]:
@@ -102,8 +104,9 @@ def _wait_for_greeting(port: int, process: "subprocess.Popen[bytes]", root: Path
 
 
 @contextmanager
-def dovecot_server() -> Iterator[Imap]:
-    """Start Dovecot in the foreground (its PID is ours to stop), yield where it listens."""
+def dovecot_server(tls: tuple[Path, Path] | None = None) -> Iterator[Imap]:
+    """Start Dovecot in the foreground (its PID is ours to stop), yield where it listens;
+    `tls`: a certificate and key file, offered by STARTTLS and on a TLS port."""
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):
         reason = "dovecot is not installed (apt-get install dovecot-imapd)"
@@ -118,14 +121,26 @@ def dovecot_server() -> Iterator[Imap]:
     for sub in ("mail", "home"):
         os.chown(root / sub, int(str(identity["mail_uid"])), int(str(identity["mail_gid"])))
     config = root / "dovecot.conf"
-    config.write_text(CONFIG.format(root=root, port=port, password="secret", **identity))
+    tls_port = free_port() if tls else 0
+    ssl = f"ssl = yes\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}" if tls else "ssl = no"
+    config.write_text(
+        CONFIG.format(
+            root=root, port=port, password="secret", ssl=ssl, tls_port=tls_port, **identity
+        )
+    )
     process = subprocess.Popen(
         [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     try:
         _wait_for_greeting(port, process, root)
-        yield Imap(host="127.0.0.1", port=port, user="sales@mcs.example", password="secret")
+        yield Imap(
+            host="127.0.0.1",
+            port=port,
+            user="sales@mcs.example",
+            password="secret",
+            tls_port=tls_port,
+        )
     finally:
         stop_process(process)
         shutil.rmtree(root, ignore_errors=True)
