@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     smtp_timeout: timedelta = timedelta(seconds=15)
     smtp_tls: Literal["starttls", "tls", "off"] = "starttls"  # starttls: required with a login
     ca_file: str = ""  # a private CA (PEM) for IMAP and SMTP, besides the system's
+    trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # our mail servers' ids
+    require_sender_auth: bool = False  # no trusted pass: the run is reviewed
     reviewer_email: str = "sales-ops@localhost"
 
     customer_match_threshold: float = 85.0
@@ -203,7 +205,12 @@ class Settings(BaseSettings):
         return [currency.upper() for currency in value]
 
     @field_validator(
-        "api_keys", "contract_keywords", "codec_origins", "order_currencies", mode="before"
+        "api_keys",
+        "contract_keywords",
+        "codec_origins",
+        "order_currencies",
+        "trusted_authserv_ids",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -63,7 +63,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     async with httpx.AsyncClient() as http:
         parts = [
             RunActivities(engine, tracer),
-            MasterdataActivities(cache),
+            MasterdataActivities(cache, settings),
             MatchingActivities(cache, settings),
             OrderActivities(cache, engine, settings),
             FileActivities(store, settings),

@@ -3,16 +3,19 @@
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from mail.sender_auth import authenticated, verdict
 from matching.snapshot import MasterdataCache
 from models.errors import ErrorType
 from models.results import ContactMatch, MasterdataInfo, MatchContactInput
+from settings import Settings
 
 
 class MasterdataActivities:
     """Reads masterdata for the workflow; only ids and small facts go back into history."""
 
-    def __init__(self, cache: MasterdataCache) -> None:
+    def __init__(self, cache: MasterdataCache, settings: Settings | None = None) -> None:
         self._cache = cache
+        self._settings = settings or Settings()
 
     @activity.defn
     def load_masterdata(self) -> MasterdataInfo:
@@ -39,10 +42,13 @@ class MasterdataActivities:
         )
         if contact is None:
             return ContactMatch()
+        settings = self._settings
+        found = verdict(input.auth_results, settings.trusted_authserv_ids)
         return ContactMatch(
             contact_id=contact.contact_id,
             customer_id=contact.customer_id,
             name=contact.name,
             email=contact.email,
             sales_email=contact.sales_email,
+            sender_authenticated=authenticated(found, settings.require_sender_auth),
         )

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from mail.filetypes import sniff_content_type
+from mail.sender_auth import MAX_HEADER_CHARS, MAX_HEADERS
 from models.email import EmailAttachment, EmailEvent, cut_body, one_line, sha256_hex
 
 __all__ = ["ParsedEmail", "UnreadableMessage", "parse_message", "sniff_content_type"]
@@ -88,6 +89,12 @@ def _header(message: EmailMessage, name: str) -> str:
         return str(raw[0]) if raw else ""
 
 
+def _auth_results(message: EmailMessage) -> list[str]:
+    """The Authentication-Results headers, topmost first, as they stand (each one line)."""
+    found = [v for k, v in message.raw_items() if k.lower() == "authentication-results"]
+    return [one_line(str(v))[:MAX_HEADER_CHARS] for v in found[:MAX_HEADERS]]
+
+
 def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedEmail:
     """Parse a raw RFC 822 message into an EmailEvent and its attachment bytes; UnreadableMessage
     for a message too deep, with too many attachments, or that the parser cannot read."""
@@ -108,6 +115,7 @@ def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedE
             cc=_addresses(message, "Cc"),
             subject=one_line(_header(message, "Subject")),
             received_at=_received_at(message),
+            auth_results=_auth_results(message),
         )
     )
     _walk(message, parsed, max_attachments)

@@ -3,9 +3,16 @@
 import hashlib
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_BODY_CHARS = 256 * 1024  # a longer text body is cut (the whole message stays in the store)
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -95,6 +102,10 @@ class EmailEvent(BaseModel):
     body_html: str = ""
     received_at: datetime | None = None
     attachments: list[EmailAttachment] = []
+    # what our mail servers found of the sender (Authentication-Results headers, topmost first)
+    auth_results: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default=[], max_length=20
+    )
 
     _nulls = model_validator(mode="before")(nulls_dropped)
 

@@ -47,6 +47,7 @@ class MasterdataInfo:
 class MatchContactInput:
     from_email: str
     version: int
+    auth_results: list[str] = field(default_factory=list)  # the mail's Authentication-Results
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +57,7 @@ class ContactMatch:
     name: str = ""
     email: str = ""
     sales_email: str | None = None
+    sender_authenticated: bool | None = None  # False: the From: may be forged (review it)
 
 
 @dataclass(frozen=True, kw_only=True)

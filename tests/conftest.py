@@ -104,6 +104,7 @@ def settings(sims: Sims, data_dir: Path) -> Settings:
         smtp_port=sims.smtp_port,
         api_keys=["test-key"],
         workflow_sandbox=True,
+        trusted_authserv_ids=["mx.mcs.example"],
     )
 
 

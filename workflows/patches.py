@@ -12,6 +12,8 @@ MERGED_UPSERTS = "merged-search-attribute-upserts"
 LOCAL_NOTIFY = "local-notify"
 # Patch: the order guard checks Dify's draft before the ERP sees it; findings go to an order review.
 ORDER_GUARD = "order-guard"
+# Patch: a sender our mail servers did not authenticate goes to the customer review.
+SENDER_AUTH = "sender-auth"
 # Patch: the contract is chosen among all attachments (documents and images, not only the first
 # PDF); a contract mail with none MCS can read ends IGNORED and the salesperson is told.
 CONTRACT_CHOICE = "contract-choice"
@@ -20,5 +22,6 @@ REVIEW_REMINDER = "review-reminder"
 # Every patch of SalesEmailWorkflow, oldest first (see "Retiring a patch" in the README).
 PATCHES = (
     LEAN_UPSERTS, REVIEW_REMINDER, MERGED_UPSERTS, LOCAL_NOTIFY, ORDER_GUARD, CONTRACT_CHOICE,
+    SENDER_AUTH,
 )  # fmt: skip
 RETIRED_PATCHES = ()  # deprecated: their markers may still be in recorded histories

@@ -117,7 +117,9 @@ class SalesEmailWorkflow:
             Step.LOAD_MASTERDATA, MasterdataActivities.load_masterdata
         )
         self._version = info.version
-        find = MatchContactInput(from_email=event.from_email, version=info.version)
+        find = MatchContactInput(
+            from_email=event.from_email, version=info.version, auth_results=event.auth_results
+        )
         self._contact = await self._steps.run(
             Step.MATCH_CONTACT, MasterdataActivities.match_contact, find
         )
@@ -137,6 +139,8 @@ class SalesEmailWorkflow:
         self._book.state.warnings.extend(signal.warnings)
         self._file_type = signal.file_type
         match: CustomerMatch = await self._match_customer(None)
+        if self._contact.sender_authenticated is False and workflow.patched(patches.SENDER_AUTH):
+            match = rules.unauthenticated(match)
         self._book.set_customer(match.customer_id)
         return match
 

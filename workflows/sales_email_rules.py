@@ -79,6 +79,11 @@ def _validate_order_decision(decision: ReviewDecision, context: GuardContext | N
         raise DraftHasFindings(f"the corrected order_payload has findings: {listed}")
 
 
+def unauthenticated(match: CustomerMatch) -> CustomerMatch:
+    """The match, to be reviewed: our mail servers did not authenticate the sender."""
+    return dataclasses.replace(match, needs_review=True, reason=ErrorCode.SENDER_NOT_AUTHENTICATED)
+
+
 def review_info(match: CustomerMatch, contact: ContactMatch, deadline_iso: str) -> ReviewInfo:
     """What the reviewer sees while the run waits."""
     return ReviewInfo.model_validate(

@@ -65,6 +65,12 @@ async def test_recorded_histories_cover_the_main_outcomes() -> None:
     assert {"success", "review_approved", "review_rejected", "unknown_contact"} <= names
 
 
+def unauthenticated() -> object:
+    """A known contact's contract mail that our mail server found forged."""
+    verdict = "mx.mcs.example; spf=fail smtp.mailfrom=huadong.example; dkim=fail; dmarc=fail"
+    return make_email().model_copy(update={"auth_results": [verdict]})
+
+
 @pytest.mark.parametrize(
     ("name", "email", "decision"),
     [
@@ -73,6 +79,7 @@ async def test_recorded_histories_cover_the_main_outcomes() -> None:
         ("review_approved", make_email(filename="合同_某某不知名公司.pdf"), "approve"),
         ("review_rejected", make_email(filename="采购合同_远航科技.pdf"), "reject"),
         ("order_corrected", make_email(pdf=contract_pdf(contract_number("GUARD-ZERO"))), "fix"),
+        ("sender_unauthenticated", unauthenticated(), "approve"),
     ],
 )
 async def test_fresh_history_replays(
