@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     ca_file: str = ""  # a private CA (PEM) for IMAP and SMTP, besides the system's
     trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # our mail servers' ids
     require_sender_auth: bool = False  # no trusted pass: the run is reviewed
+    attachment_url_hosts: Annotated[list[str], NoDecode] = []  # none: URL attachments refused
     reviewer_email: str = "sales-ops@localhost"
 
     customer_match_threshold: float = 85.0
@@ -210,6 +211,7 @@ class Settings(BaseSettings):
         "codec_origins",
         "order_currencies",
         "trusted_authserv_ids",
+        "attachment_url_hosts",
         mode="before",
     )
     @classmethod

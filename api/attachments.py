@@ -5,16 +5,16 @@ import binascii
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 
+from api.downloads import download
 from mail.filetypes import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
+from settings import Settings
 from storage.blobs import BlobStore
 
 T = TypeVar("T")
-DOWNLOAD_TIMEOUT = 30.0
 INLINE_BYTES = 256 * 1024  # below this, hashing and writing on the event loop beats a thread hop
 
 
@@ -27,39 +27,14 @@ def _decode(attachment: EmailAttachment) -> bytes:
         ) from error
 
 
-async def _download(attachment: EmailAttachment, limit: int) -> bytes:
-    url = attachment.url or ""
-    if not url.startswith(("http://", "https://")):
-        raise HTTPException(422, f"attachment {attachment.filename!r}: url must be http(s)")
-    async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as client:
-        try:
-            async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise HTTPException(
-                        422, f"attachment {attachment.filename!r}: HTTP {response.status_code}"
-                    )
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > limit:
-                        raise HTTPException(
-                            413, f"attachment {attachment.filename!r} is over {limit} bytes"
-                        )
-                return bytes(data)
-        except httpx.HTTPError as error:
-            raise HTTPException(
-                422, f"attachment {attachment.filename!r}: download failed: {error}"
-            ) from error
-
-
 async def attachment_bytes(
-    attachment: EmailAttachment, store: BlobStore, limit: int
+    attachment: EmailAttachment, store: BlobStore, settings: Settings
 ) -> bytes | None:
     """The bytes of an attachment given inline or by URL; None for one already in the blob store."""
     if attachment.bytes_b64 is not None:
         return _decode(attachment)
     if attachment.url:
-        return await _download(attachment, limit)
+        return await download(attachment.url, attachment.filename, settings)
     if attachment.sha256 and store.exists(attachment.sha256):
         return None
     raise HTTPException(422, f"attachment {attachment.filename!r} needs bytes_b64 or url")

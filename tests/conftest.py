@@ -105,6 +105,7 @@ def settings(sims: Sims, data_dir: Path) -> Settings:
         api_keys=["test-key"],
         workflow_sandbox=True,
         trusted_authserv_ids=["mx.mcs.example"],
+        attachment_url_hosts=["127.0.0.1"],
     )
 
 

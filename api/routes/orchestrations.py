@@ -81,7 +81,7 @@ async def accept_event(
         raise HTTPException(422, f"more than {MAX_ATTACHMENTS} attachments")
     stored, total = [], 0
     for attachment in event.attachments:
-        data = await attachment_bytes(attachment, blobs, limit)
+        data = await attachment_bytes(attachment, blobs, settings)
         if data is None:
             stored.append(attachment)
             continue
