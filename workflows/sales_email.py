@@ -286,9 +286,9 @@ class SalesEmailWorkflow:
         kind = rules.outcome_mail(book.state)
         if book.duplicate or not kind:
             return
-        assert book.event is not None
-        to = [self._contact.sales_email] if self._contact.sales_email else book.event.to[:1]
-        await self._steps.notify(kind, to, include_reviewers=kind != "success")
+        # only addresses from masterdata or settings: never one the incoming mail names
+        to = [self._contact.sales_email] if self._contact.sales_email else []
+        await self._steps.notify(kind, to, include_reviewers=kind != "success" or not to)
 
     async def _finish(self) -> None:
         """Record the outcome (retried until the database answers), after every handler ended."""

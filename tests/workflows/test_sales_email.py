@@ -53,10 +53,16 @@ async def test_happy_path_creates_one_order_and_tells_the_salesperson(
 async def test_unknown_sender_is_reported(
     ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
 ) -> None:
-    result = await run(ts_env.client, ts_worker, make_email(sender="nobody@nowhere.example"))
+    email = make_email(sender="nobody@nowhere.example").model_copy(
+        update={"to": ["relay-victim@elsewhere.example", "sales@mcs.example"]}
+    )
+    result = await run(ts_env.client, ts_worker, email)
     assert result.status == RunStatus.UNKNOWN_CONTACT
     assert [e.code for e in result.errors] == ["CONTACT_NOT_FOUND"]
     assert any("Unknown sender" in s for s in mails_to(sims, "sales-ops@localhost"))
+    # the outcome goes to the reviewers of the settings, never to an address the mail named
+    mine = [m for m in sims.smtp.messages if m["X-MCS-Workflow-Id"] == result.workflow_id]
+    assert mine and all("elsewhere.example" not in str(m["To"]) + str(m["Cc"]) for m in mine)
 
 
 async def test_mail_without_keyword_is_ignored(
