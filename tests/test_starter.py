@@ -170,3 +170,11 @@ async def test_a_malformed_scoped_key_is_a_settings_error(settings: Settings) ->
     )
     assert code == 1
     assert "MCS_API_KEYS" in output and "unknown: runs:fly" in output, output
+
+
+def test_the_shipped_env_example_is_refused_until_filled_in() -> None:
+    example = Path(__file__).parent.parent / ".env.example"
+    settings = Settings(_env_file=example, env="production")
+    problems = " ".join(settings.production_problems())
+    for name in ("MCS_API_KEYS is empty", "MCS_FILE_URL_SECRET", "MCS_PAYLOAD_KEY"):
+        assert name in problems
