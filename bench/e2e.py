@@ -245,6 +245,8 @@ async def main(count: int, rate: float) -> None:
     load_demo_masterdata(settings)
     address = f"127.0.0.1:{ports['temporal']}"
     commands, env = process_stack(root, ports, BENCH_KEY)
+    del env["MCS_PAYLOAD_KEY"]  # measured as before: plain payloads, like the floor's
+    env["MCS_ENV"] = "dev"
     commands["intake-only api"] = commands["api"]
     commands["floor"] = [
         sys.executable,
