@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +28,7 @@ from sandbox import dify, erp
 from sandbox.demo import demo_masterdata
 from sandbox.smtp import start_sink
 from settings import Settings
+from storage.signed_urls import review_url
 from temporal_client import connect, sync_schedules
 from worker import build_worker, serve_metrics
 from workflows import search_attributes as sa
@@ -205,6 +207,13 @@ async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
                     break
                 await asyncio.sleep(0.1)
             say(f"  {label:<28} -> {status:<22} {workflow_id}")
+            deadline = (run.get("review") or {}).get("deadline")
+            if status == "MANUAL_REVIEW" and deadline:
+                expires = int(datetime.fromisoformat(deadline).timestamp())
+                secret, reviewer = settings.file_url_secret, settings.reviewer_email
+                link = review_url(api_url, workflow_id, reviewer, expires, secret)
+                say(f"  {'':<28}    review it: {link}")
+        say(f"review inbox: {api_url}/inbox (log in with a key that has runs:review)")
 
 
 class Say:

@@ -24,6 +24,7 @@ from api.routes import (
     health,
     masterdata,
     orchestrations,
+    review_pages,
     webhooks,
 )
 from api.runs import count_reviews
@@ -71,7 +72,17 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         access_log.addFilter(RedactingFilter())  # signed URLs: anyone reading could fetch the PDF
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
     app.state.settings = config
-    for module in (orchestrations, emails, webhooks, masterdata, audit, files, codec, health):
+    for module in (
+        orchestrations,
+        emails,
+        webhooks,
+        masterdata,
+        audit,
+        files,
+        codec,
+        health,
+        review_pages,
+    ):
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(LimitBody, limit=config.max_message_bytes + BODY_SLACK)

@@ -1,8 +1,11 @@
 """MCS's own mails: rendered from Jinja2 templates and sent over SMTP (by the notify step, and by
 the API for an email whose run could never start)."""
 
+import hashlib
 import logging
 import smtplib
+import time
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -11,9 +14,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from mail.tls import TlsRefused, tls_context, verified
 from models.results import NotifyInput
 from settings import Settings
+from storage.signed_urls import review_url
 from templates import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
+REVIEW_KINDS = {"manual_review", "order_review", "review_reminder"}
 KINDS = {
     "success", "failure", "manual_review", "order_review", "review_reminder", "unknown_contact",
     "unsupported_attachment", "start_refused",
@@ -43,11 +48,15 @@ class Mailer:
             loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined, autoescape=False
         )
 
-    def render(self, notice: NotifyInput) -> EmailMessage:
+    def render(self, notice: NotifyInput, reviewer: str = "") -> EmailMessage:
+        """The mail; a review mail carries `reviewer`'s personal link to the review page."""
         if notice.kind not in KINDS:
             raise NoTemplate(f"no template {notice.kind!r}")
+        context = dict(notice.context)
+        if notice.kind in REVIEW_KINDS:
+            context["review_url"] = self.review_link(notice, reviewer)
         text = self._jinja.get_template(f"{notice.kind}.txt.j2").render(
-            workflow_id=notice.workflow_id, **notice.context
+            workflow_id=notice.workflow_id, **context
         )
         subject, _, body = text.partition("\n")
         message = EmailMessage()
@@ -61,6 +70,14 @@ class Mailer:
         message["Message-ID"] = f"<{notice.workflow_id}.{notice.kind}@mcs>"
         message["X-MCS-Workflow-Id"] = notice.workflow_id
         message.set_content(body.lstrip("\n"))
+        return message
+
+    def _personal(self, notice: NotifyInput, reviewer: str) -> EmailMessage:
+        message = self.render(notice, reviewer)
+        message.replace_header("To", reviewer)
+        del message["Cc"]
+        personal = hashlib.sha256(reviewer.encode()).hexdigest()[:12]
+        message.replace_header("Message-ID", f"<{notice.workflow_id}.{notice.kind}.{personal}@mcs>")
         return message
 
     def _connect(self) -> smtplib.SMTP:
@@ -92,18 +109,37 @@ class Mailer:
                 raise
             return smtp
 
+    def review_link(self, notice: NotifyInput, reviewer: str) -> str:
+        """`reviewer`'s link to the review page, valid until the review's deadline."""
+        settings = self._settings
+        deadline = notice.context.get("deadline", "")
+        expires = (
+            datetime.fromisoformat(deadline).timestamp()
+            if deadline
+            else time.time() + settings.review_timeout.total_seconds()
+        )
+        return review_url(
+            settings.api_url, notice.workflow_id, reviewer, int(expires), settings.file_url_secret
+        )
+
     def send(self, notice: NotifyInput) -> tuple[str, int]:
-        """Send the mail: its Message-ID and how many recipients it went to."""
+        """Send the mail: its Message-ID and how many recipients it went to. A review mail goes
+        to each recipient alone, with a link of their own."""
         recipients = [r for r in notice.to if r]
         if notice.include_reviewers and self._settings.reviewer_email not in recipients:
             recipients.append(self._settings.reviewer_email)
         if not recipients:
             raise NoRecipient("no recipient")
-        message = self.render(notice)
+        if notice.kind in REVIEW_KINDS:
+            messages = [(self._personal(notice, r), [r]) for r in recipients]
+        else:
+            messages = [(self.render(notice), recipients)]
         settings = self._settings
         with self._connect() as smtp:
             if settings.smtp_user:
                 smtp.login(settings.smtp_user, settings.smtp_password)
-            smtp.send_message(message, to_addrs=recipients)
+            for message, to in messages:
+                smtp.send_message(message, to_addrs=to)
+        message = messages[0][0]
         log.info("sent %s mail to %s", notice.kind, ", ".join(map(redact_email, recipients)))
         return str(message["Message-ID"]), len(recipients)

@@ -8,6 +8,7 @@ EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Z
 PHONE = re.compile(r"(?<![\w.:/=-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SIGNATURE = re.compile(r"(signature=)[^&\s\"']+")
+REVIEW_TOKEN = re.compile(r"(/review/)[A-Za-z0-9_-]+\.[0-9a-f]{64}")  # a personal review link
 INPUT_VALUE = re.compile(r"(input_value=).*?(?=, input_type=|\n|$)")  # pydantic's echo
 SECRET = re.compile(r"(?i)\b(bearer\s+|x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
 
@@ -19,6 +20,7 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     text = SIGNATURE.sub(r"\1***", text)
+    text = REVIEW_TOKEN.sub(r"\1***", text)
     text = INPUT_VALUE.sub(r"\1***", text)
     text = SECRET.sub(r"\1***", text)
     text = EMAIL.sub(r"\1***@\2", text)

@@ -1,13 +1,11 @@
 """The sales-email orchestration: submit emails, read runs, decide reviews."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.attachments import attachment_bytes, by_size, ensure_message_id, store_attachment
@@ -21,23 +19,19 @@ from api.deps import (
 )
 from api.outbox import queued_run
 from api.replay import ReplayError, replay
+from api.reviews import decide
 from api.runs import audit_of, from_search_attributes, read_run
 from mail.mime import MAX_ATTACHMENTS
 from models.actions import record
 from models.email import EmailEvent, workflow_id_for
-from models.masterdata import Customer, aware
-from models.masterdata_store import unknown_products
+from models.masterdata import aware
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
 from settings import ApiKey
-from temporal_client import run_handle
-from workflows.sales_email import SalesEmailWorkflow
-from workflows.sales_email_rules import DraftHasFindings
 
 router = APIRouter(prefix="/v1/orchestrations/sales-email", tags=["sales-email"])
 Reader = Depends(allow("runs:read"))
 Reviewer = Annotated[ApiKey, Depends(allow("runs:review"))]
 Replayer = Annotated[ApiKey, Depends(allow("runs:replay"))]
-UPDATE_TIMEOUT = timedelta(seconds=10)
 # A value put into a visibility query: no quotes, backslashes or control characters.
 SAFE_IN_QUERY = r"^[^'\"\\\x00-\x1f]*$"
 
@@ -161,39 +155,7 @@ async def review_run(
 ) -> ReviewDecision:
     """Approve (optionally naming the customer, or correcting the order) or reject a run waiting
     for review. The decision is made by the key's name; a `reviewer` sent becomes a comment."""
-    decision = by_caller(decision, caller.name)
-    if (
-        decision.customer_id
-        and await run_in_threadpool(db.get, Customer, decision.customer_id) is None
-    ):
-        raise HTTPException(422, f"unknown customer {decision.customer_id!r}")
-    if decision.order_payload is not None and decision.decision == "approve":
-        unknown = await run_in_threadpool(unknown_products, db, decision.order_payload)
-        if unknown:
-            raise HTTPException(
-                422, f"the corrected order_payload has unknown products: {', '.join(unknown)}"
-            )
-    handle = run_handle(temporal, workflow_id)
-    try:
-        taken = await handle.execute_update(
-            SalesEmailWorkflow.review,
-            decision,
-            rpc_timeout=UPDATE_TIMEOUT,
-        )
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        refused = isinstance(cause, ApplicationError) and cause.type == DraftHasFindings.__name__
-        raise HTTPException(422 if refused else 409, f"review not accepted: {cause}") from error
-    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise HTTPException(503, "the worker did not answer in time; try again") from error
-    except RPCError as error:
-        raise HTTPException(
-            409 if "not found" not in str(error).lower() else 404, str(error)
-        ) from error
-    await run_in_threadpool(
-        record, db, caller.name, f"review.{taken.decision}", workflow_id, review_summary(taken)
-    )
-    return taken
+    return await decide(temporal, db, workflow_id, by_caller(decision, caller.name))
 
 
 def by_caller(decision: ReviewDecision, name: str) -> ReviewDecision:
@@ -203,14 +165,6 @@ def by_caller(decision: ReviewDecision, name: str) -> ReviewDecision:
     if decision.reviewer and decision.reviewer != name:
         comment = f"(for {decision.reviewer}) {comment}".strip()
     return decision.model_copy(update={"reviewer": name, "comment": comment or None})
-
-
-def review_summary(decision: ReviewDecision) -> str:
-    parts = [f"customer {decision.customer_id}" if decision.customer_id else ""]
-    if decision.order_payload is not None:
-        parts.append(f"order corrected ({len(decision.order_payload.lines)} lines)")
-    parts.append(f"comment: {decision.comment}" if decision.comment else "")
-    return "; ".join(p for p in parts if p)
 
 
 @router.post("/replay", status_code=202, response_model=SubmitAnswer)
