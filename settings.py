@@ -4,10 +4,13 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from storage.blobs import Blobs
 
 
 class MailboxConfig(BaseModel):
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
     trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # our mail servers' ids
     require_sender_auth: bool = False  # no trusted pass: the run is reviewed
     attachment_url_hosts: Annotated[list[str], NoDecode] = []  # none: URL attachments refused
+    blob_url: str = ""  # s3://bucket/prefix (shared by the API and every worker), or a directory
     reviewer_email: str = "sales-ops@localhost"
 
     customer_match_threshold: float = 85.0
@@ -233,8 +237,14 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
-        """Where the content-addressed blob store keeps attachments."""
+        """Where the local blob store keeps attachments (when MCS_BLOB_URL names none)."""
         return self.data_dir / "blobs"
+
+    def blobs(self) -> "Blobs":
+        """The blob store of MCS_BLOB_URL (S3 or a directory), else the data dir's."""
+        from storage.blobs import open_blobs
+
+        return open_blobs(self.blob_url, self.blob_dir)
 
     @property
     def api_url(self) -> str:

@@ -28,7 +28,6 @@ from matching.snapshot import MasterdataCache
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings
-from storage.blobs import BlobStore
 from telemetry.audit import AuditInterceptor, AuditWriter
 from telemetry.tracing import Tracer
 from temporal_client import blocking_starter, connect, metrics_runtime, sync_schedules
@@ -55,7 +54,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     ensure_migrated(engine)
     cache = MasterdataCache(engine)
     executor = concurrent.futures.ThreadPoolExecutor(MAX_ACTIVITY_THREADS)
-    store = BlobStore(settings.blob_dir)
+    store = settings.blobs()
     start = blocking_starter(client, asyncio.get_running_loop(), settings.task_queue)
     ingester = Ingester(engine, store, start, settings)
     audit = AuditWriter(engine)

@@ -7,14 +7,14 @@ from models.email import READABLE
 from models.errors import ErrorType
 from models.results import UploadInput, UploadResult
 from settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 from storage.signed_urls import sign_file_url
 
 
 class FileActivities:
     """Publishes stored PDFs to Dify through signed, expiring URLs of our API."""
 
-    def __init__(self, store: BlobStore, settings: Settings) -> None:
+    def __init__(self, store: Blobs, settings: Settings) -> None:
         self._store = store
         self._settings = settings
 

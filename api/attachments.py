@@ -12,7 +12,7 @@ from api.downloads import download
 from mail.filetypes import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
 from settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 
 T = TypeVar("T")
 INLINE_BYTES = 256 * 1024  # below this, hashing and writing on the event loop beats a thread hop
@@ -28,7 +28,7 @@ def _decode(attachment: EmailAttachment) -> bytes:
 
 
 async def attachment_bytes(
-    attachment: EmailAttachment, store: BlobStore, settings: Settings
+    attachment: EmailAttachment, store: Blobs, settings: Settings
 ) -> bytes | None:
     """The bytes of an attachment given inline or by URL; None for one already in the blob store."""
     if attachment.bytes_b64 is not None:
@@ -41,7 +41,7 @@ async def attachment_bytes(
 
 
 def store_attachment(
-    attachment: EmailAttachment, data: bytes, store: BlobStore, limit: int
+    attachment: EmailAttachment, data: bytes, store: Blobs, limit: int
 ) -> EmailAttachment:
     """Check one attachment's bytes, store them, and return its by-reference form."""
     name = attachment.filename
@@ -73,8 +73,10 @@ def store_attachment(
 
 async def by_size(size: int, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` for `size` bytes of input: on the event loop when small, else in the thread pool
-    (a thread hop costs more than hashing or parsing a small email)."""
-    if size <= INLINE_BYTES:
+    (a thread hop costs more than hashing or parsing a small email); always in the thread pool
+    when it writes to a remote blob store."""
+    remote = any(isinstance(arg, Blobs) and arg.remote for arg in args)
+    if size <= INLINE_BYTES and not remote:
         return fn(*args)
     return await run_in_threadpool(fn, *args)
 

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from api.outbox import Outbox
 from settings import ApiKey, Settings
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 
 
 async def app_settings(request: Request) -> Settings:
@@ -41,8 +41,8 @@ async def get_temporal(request: Request) -> Client:
     return client
 
 
-async def get_blobs(request: Request) -> BlobStore:
-    store: BlobStore = request.app.state.blobs
+async def get_blobs(request: Request) -> Blobs:
+    store: Blobs = request.app.state.blobs
     return store
 
 
@@ -94,5 +94,5 @@ def allow(scope: str) -> Callable[..., Awaitable[ApiKey]]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
-BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+BlobsDep = Annotated[Blobs, Depends(get_blobs)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]

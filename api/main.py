@@ -32,7 +32,6 @@ from mail.send import Mailer
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
-from storage.blobs import BlobStore
 from telemetry.logs import REQUEST_ID
 from telemetry.redact import RedactingFilter
 from temporal_client import connect
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         engine = make_engine(config.db_url)
         ensure_migrated(engine)
         app.state.engine = engine
-        app.state.blobs = BlobStore(config.blob_dir)
+        app.state.blobs = config.blobs()
         app.state.temporal = temporal or await connect(config)
         app.state.outbox = outbox = Outbox(
             engine, app.state.temporal, config.task_queue, mailer=Mailer(config)

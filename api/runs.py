@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
@@ -97,10 +98,23 @@ async def read_run(
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()
         if description.status == WorkflowExecutionStatus.RUNNING:
-            return await handle.query(
-                SalesEmailWorkflow.status,
-                rpc_timeout=QUERY_TIMEOUT,
+            # bounded as a whole: the SDK retries a query that no worker answers (one whose
+            # worker was killed goes to that worker's queue until the run moves on)
+            return await _bounded(
+                handle.query(SalesEmailWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             )
-    except RPCError:
+    except (RPCError, TimeoutError):
         pass
     return from_search_attributes(description)
+
+
+async def _bounded(query: Awaitable[OrchestratorRunResult]) -> OrchestratorRunResult:
+    """The query's answer within QUERY_TIMEOUT, else TimeoutError. A query the SDK keeps on
+    retrying is abandoned, not awaited (it may not end on cancellation at once)."""
+    task = asyncio.ensure_future(query)
+    done, _ = await asyncio.wait({task}, timeout=QUERY_TIMEOUT.total_seconds())
+    if task in done:
+        return task.result()
+    task.cancel()
+    task.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
+    raise TimeoutError("the run's worker did not answer the query in time")

@@ -14,7 +14,7 @@ from models.ingest import IngestedMessage, IngestStatus, MailboxState, StartRefu
 from models.masterdata import utcnow
 from models.runs import SubmitAnswer
 from settings import MailboxConfig, Settings
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 
 Position = tuple[str, str, int, int]  # mailbox, folder, uidvalidity, uid
 # Starts the run of an email (or finds it) and answers; blocking, called from the poll's thread.
@@ -27,7 +27,7 @@ class Ingester:
     def __init__(
         self,
         engine: Engine,
-        store: BlobStore,
+        store: Blobs,
         start: Starter,
         settings: Settings,
     ) -> None:

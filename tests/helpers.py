@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.attachments import store_attachment
 from api.main import create_app
-from devstack import free_port, serve
+from devstack import free_port, serve, wait_for_port
 from models.email import EmailEvent
 from models.runs import AuditEvent, OrchestratorRunResult, RunStatus
 from sandbox.demo import contract_number, contract_pdf, raw_contract_email
@@ -206,3 +206,35 @@ def personal_data(text: str, secrets: tuple[str, ...]) -> list[str]:
         if 10 <= digits <= 15 and not DATE.search(match.group()):
             found.append(match.group())
     return found + [secret for secret in secrets if secret and secret in text]
+
+
+@asynccontextmanager
+async def s3_server() -> AsyncIterator[dict[str, str]]:
+    """moto's standalone S3 server on a free loopback port, with a bucket `mcs`: the settings a
+    process needs to use it (the standard AWS_* variables)."""
+    import boto3
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    try:
+        await wait_for_port(port)
+        client = boto3.client(
+            "s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+            aws_access_key_id="test", aws_secret_access_key="test",
+        )  # fmt: skip
+        client.create_bucket(
+            Bucket="mcs", CreateBucketConfiguration={"LocationConstraint": env["AWS_REGION"]}
+        )
+        yield env
+    finally:
+        process.terminate()
+        await process.wait()

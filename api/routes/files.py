@@ -1,6 +1,7 @@
 """Signed, expiring file URLs for Dify (which cannot send our API key)."""
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from api.attachments import INLINE_BYTES
@@ -25,17 +26,18 @@ async def get_file(
         raise HTTPException(403, "invalid or expired file signature")
     digest, _, extension = file_id.partition(".")
     media_type = MEDIA_TYPES.get(extension, "application/octet-stream")
+    disposition = f'attachment; filename="{file_id}"'
     try:
-        path = blobs.path(digest)
-    except ValueError as error:
-        raise HTTPException(404, "no such file") from error
-    try:
+        path = blobs.local_path(digest)
+        if path is None:  # a shared store: read through it
+            data = await run_in_threadpool(blobs.read, digest)
+            headers = {"Content-Disposition": disposition}
+            return Response(data, media_type=media_type, headers=headers)
         stat = path.stat()
-    except FileNotFoundError as error:
+    except (ValueError, FileNotFoundError) as error:
         raise HTTPException(404, "no such file") from error
     if stat.st_size > INLINE_BYTES:
         return FileResponse(path, media_type=media_type, filename=file_id, stat_result=stat)
-    disposition = f'attachment; filename="{file_id}"'
     return Response(
         path.read_bytes(),
         media_type=media_type,

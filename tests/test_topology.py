@@ -1,0 +1,135 @@
+"""The production topology without containers: Temporal, PostgreSQL and an S3 store shared by an
+API and two `mcs worker` processes with data directories of their own (nothing else shared).
+Emails are submitted, one worker is SIGKILLed mid-run, and every run completes with exactly one
+ERP order, though the ERP makes a new order for a repeated key."""
+
+import asyncio
+import base64
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session
+
+from devstack import spawn, stop_process, temporal_server, wait_for_port
+from models import masterdata_store
+from models.db import make_engine
+from sandbox.demo import demo_masterdata, make_email
+from sandbox.faults import Faults
+from settings import Settings
+from tests.helpers import Sims, binary, finished, free_port, s3_server
+from tests.postgres import create_database
+
+MCS = str(Path(sys.executable).parent / "mcs")
+KEY = secrets.token_urlsafe(24)
+RUNS = 12
+
+
+def prepare(env: dict[str, str], database: str) -> None:
+    """`mcs db upgrade` on the new database, then the demo masterdata into it."""
+    upgraded = subprocess.run([MCS, "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    engine = make_engine(database)
+    with Session(engine) as session:
+        masterdata_store.apply(session, demo_masterdata())
+    engine.dispose()
+
+
+def tails(root: Path) -> dict[str, str]:
+    return {p.name: p.read_text(errors="replace")[-3000:] for p in root.glob("*.log")}
+
+
+def local_blobs(root: Path) -> list[Path]:
+    return [p for p in root.glob("*/blobs") if p.parent.name != "temporal"]
+
+
+async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
+    postgres: str, sims: Sims
+) -> None:
+    binary("temporal")
+    root = Path(tempfile.mkdtemp(prefix="mcs-topology-"))
+    ports = {name: free_port() for name in ("temporal", "ui", "api", "m1", "m2")}
+    database = create_database(postgres, f"topology_{secrets.token_hex(4)}")
+    (root / "temporal").mkdir()
+    async with s3_server() as aws, temporal_server(
+        Settings(data_dir=root / "temporal", temporal_port=ports["temporal"],
+                 temporal_ui_port=ports["ui"])
+    ):  # fmt: skip
+        env = {
+            **os.environ, **aws,
+            "MCS_ENV": "production",
+            "MCS_API_KEYS": f"ops:{KEY}:admin",
+            "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
+            "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(os.urandom(32)).decode()}",
+            "MCS_DATABASE_URL": database,
+            "MCS_BLOB_URL": "s3://mcs/blobs",
+            "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+            "MCS_TASK_QUEUE": "topology",
+            "MCS_API_PORT": str(ports["api"]),
+            "MCS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}",
+            "MCS_DIFY_BASE_URL": sims.dify_url,
+            "MCS_DIFY_CONTRACT_APP_KEY": "app-contract-test",
+            "MCS_DIFY_ORDER_APP_KEY": "app-order-test",
+            "MCS_ERP_BASE_URL": sims.erp_url,
+            "MCS_ERP_API_KEY": "erp-test-key",
+            "MCS_SMTP_HOST": "127.0.0.1",
+            "MCS_SMTP_PORT": str(sims.smtp_port),
+        }  # fmt: skip
+        await asyncio.to_thread(prepare, env, database)
+
+        def own(name: str, metrics: int) -> dict[str, str]:
+            (root / name).mkdir()
+            return {
+                **env,
+                "MCS_DATA_DIR": str(root / name),
+                "MCS_WORKER_METRICS_PORT": str(metrics),
+            }
+
+        api = spawn([MCS, "api"], root / "api.log", own("api", free_port()))
+        workers = [
+            spawn([MCS, "worker"], root / f"{n}.log", own(n, ports[m]))
+            for n, m in (("worker-1", "m1"), ("worker-2", "m2"))
+        ]
+        sims.erp_faults.faults = Faults(ignore_idempotency=True)
+        sims.dify_faults.faults = Faults(latency_ms=400)  # runs stay in flight a while
+        try:
+            await wait_for_port(ports["api"])
+            for port in (ports["m1"], ports["m2"]):
+                await wait_for_port(port)
+            headers = {"X-API-Key": KEY}
+            async with httpx.AsyncClient(
+                base_url=env["MCS_PUBLIC_BASE_URL"], headers=headers
+            ) as http:
+                ids = []
+                for _ in range(RUNS):
+                    email = make_email().model_dump(mode="json", by_alias=True)
+                    answer = await http.post("/v1/orchestrations/sales-email/run", json=email)
+                    assert answer.status_code == 202, answer.text
+                    ids.append(answer.json()["workflow_id"])
+                requests_before = sims.dify_faults.requests
+                for _ in range(600):
+                    if sims.dify_faults.requests >= requests_before + 4:
+                        break
+                    await asyncio.sleep(0.05)
+                os.kill(workers[0].pid, signal.SIGKILL)  # mid-run: Dify calls in flight
+                workers[0].wait()
+                runs = [await finished(http, w, seconds=120) for w in ids]
+        finally:
+            sims.erp_faults.faults = Faults()
+            sims.dify_faults.faults = Faults()
+            for process in (*workers, api):
+                stop_process(process)
+    logs = tails(root)
+    blob_dirs = local_blobs(root)
+    shutil.rmtree(root, ignore_errors=True)
+    assert [r["status"] for r in runs] == ["SUCCESS"] * RUNS, (runs, logs)
+    orders = Counter(str(o["audit"]["workflow_id"]) for o in sims.erp_orders.values())  # type: ignore[index]
+    assert [orders[w] for w in ids] == [1] * RUNS  # exactly one ERP order each
+    assert not blob_dirs  # nothing on a local disk: the contracts are in S3
