@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     require_sender_auth: bool = False  # no trusted pass: the run is reviewed
     attachment_url_hosts: Annotated[list[str], NoDecode] = []  # none: URL attachments refused
     blob_url: str = ""  # s3://bucket/prefix (shared by the API and every worker), or a directory
+    blob_retention: timedelta = timedelta(days=90)  # files of finished runs; 0: kept for ever
     reviewer_email: str = "sales-ops@localhost"
 
     customer_match_threshold: float = 85.0

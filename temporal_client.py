@@ -28,9 +28,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.codec import data_converter
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import PollInput, StartRefused
+from models.results import PurgeInput
 from models.runs import OrchestratorRunResult, RunStatus, SubmitAnswer
 from settings import MailboxConfig, Settings
 from workflows import search_attributes as sa
+from workflows.blob_retention import BlobRetentionWorkflow
 from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -139,9 +141,28 @@ def schedule_for(mailbox: MailboxConfig, task_queue: str) -> Schedule:
     )
 
 
+RETENTION = "blob-retention"
+
+
+def retention_schedule(settings: Settings) -> Schedule:
+    """Once a day, remove the files of runs finished longer ago than MCS_BLOB_RETENTION."""
+    retention = PurgeInput(retention_seconds=settings.blob_retention.total_seconds())
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            BlobRetentionWorkflow.run, retention, id=RETENTION, task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"remove files of runs finished over {settings.blob_retention}"),
+    )
+
+
 async def sync_schedules(client: Client, settings: Settings) -> dict[str, str]:
-    """Create, update (keeping a pause) or delete the mailbox schedules; what happened to each."""
+    """Create, update (keeping a pause) or delete the mailbox schedules and the blob retention's
+    (none when MCS_BLOB_RETENTION is 0); what happened to each."""
     wanted = {f"{PREFIX}{m.name}": schedule_for(m, settings.task_queue) for m in settings.mailboxes}
+    if settings.blob_retention.total_seconds() > 0:
+        wanted[RETENTION] = retention_schedule(settings)
     done: dict[str, str] = {}
     for schedule_id, schedule in wanted.items():
         try:
@@ -153,7 +174,7 @@ async def sync_schedules(client: Client, settings: Settings) -> dict[str, str]:
             await client.create_schedule(schedule_id, schedule)
             done[schedule_id] = "created"
     async for listed in await client.list_schedules():
-        if listed.id.startswith(PREFIX) and listed.id not in wanted:
+        if (listed.id.startswith(PREFIX) or listed.id == RETENTION) and listed.id not in wanted:
             await client.get_schedule_handle(listed.id).delete()
             done[listed.id] = "deleted"
     return done

@@ -22,6 +22,7 @@ from activities.masterdata import MasterdataActivities
 from activities.matching import MatchingActivities
 from activities.notify import NotifyActivities
 from activities.orders import OrderActivities
+from activities.retention import RetentionActivities
 from activities.runs import RunActivities
 from mail.ingest import Ingester
 from matching.snapshot import MasterdataCache
@@ -31,6 +32,7 @@ from settings import Settings
 from telemetry.audit import AuditInterceptor, AuditWriter
 from telemetry.tracing import Tracer
 from temporal_client import blocking_starter, connect, metrics_runtime, sync_schedules
+from workflows.blob_retention import BlobRetentionWorkflow
 from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
 
@@ -70,6 +72,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             DifyActivities(http, settings, tracer),
             ErpActivities(http, settings, tracer),
             NotifyActivities(settings),
+            RetentionActivities(engine, store),
         ]
         activities = [
             getattr(part, name)
@@ -80,7 +83,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         yield Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[SalesEmailWorkflow, MailboxPollWorkflow],
+            workflows=[SalesEmailWorkflow, MailboxPollWorkflow, BlobRetentionWorkflow],
             activities=activities,
             activity_executor=executor,
             max_concurrent_activities=MAX_ACTIVITY_THREADS,

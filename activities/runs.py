@@ -49,6 +49,7 @@ class RunActivities:
             run.customer_id = result.customer_id
             run.sales_order_no = result.sales_order_no
             run.result = data
+            run.blobs = input.blobs or run.blobs
             run.updated_at = utcnow()
             session.add(run)
             is_new_order = result.status == RunStatus.SUCCESS and result.sales_order_no

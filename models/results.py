@@ -208,3 +208,15 @@ class NotifyResult:
 @dataclass(frozen=True, kw_only=True)
 class FinalizeInput:
     result: OrchestratorRunResult
+    blobs: list[str] = field(default_factory=list)  # the run's files, for the retention
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurgeInput:
+    retention_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurgeResult:
+    runs: int  # finished runs whose files were looked at
+    blobs: int  # files removed

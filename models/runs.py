@@ -141,6 +141,8 @@ class RunRecord(SQLModel, table=True):
     sales_order_no: str | None = None
     result: dict[str, object] = SQLField(default_factory=dict, sa_column=Column(JSON))
     updated_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    blobs: list[str] = SQLField(default_factory=list, sa_column=Column(JSON))  # its files' sha256
+    purged_at: datetime | None = SQLField(default=None, sa_type=DateTime(timezone=True))
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -43,6 +43,11 @@ class Blobs(ABC):
     def delete(self, sha256: str) -> None:
         """Remove the bytes (nothing happens for bytes that are not there)."""
 
+    @abstractmethod
+    def written(self, sha256: str) -> float | None:
+        """When the bytes were last stored (a put of bytes already there counts), as a Unix
+        time; None when there are none."""
+
     def local_path(self, sha256: str) -> Path | None:
         """Where the bytes lie on this machine's disk, for a store that has one."""
         return None
@@ -64,6 +69,7 @@ class BlobStore(Blobs):
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():
+            os.utime(target)  # stored again: young again, for the retention
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -80,6 +86,12 @@ class BlobStore(Blobs):
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def written(self, sha256: str) -> float | None:
+        try:
+            return self.path(sha256).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
 
 class S3Blobs(Blobs):
@@ -103,16 +115,23 @@ class S3Blobs(Blobs):
         self._s3.put_object(Bucket=self._bucket, Key=self._key(digest), Body=data)
         return digest
 
-    def exists(self, sha256: str) -> bool:
+    def _head(self, sha256: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
         try:
-            self._s3.head_object(Bucket=self._bucket, Key=self._key(sha256))
+            head: dict[str, Any] = self._s3.head_object(Bucket=self._bucket, Key=self._key(sha256))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
-        return True
+        return head
+
+    def exists(self, sha256: str) -> bool:
+        return self._head(sha256) is not None
+
+    def written(self, sha256: str) -> float | None:
+        head = self._head(sha256)
+        return None if head is None else float(head["LastModified"].timestamp())
 
     def read(self, sha256: str) -> bytes:
         from botocore.exceptions import ClientError

@@ -294,6 +294,7 @@ class SalesEmailWorkflow:
         """Record the outcome (retried until the database answers), after every handler ended."""
         self._book.state.finished_at = workflow.now()
         self._book.publish()
-        finalize = FinalizeInput(result=self._book.state)
+        files = rules.files_of(self._book.event)
+        finalize = FinalizeInput(result=self._book.state, blobs=files)
         await self._steps.run(Step.FINALIZE, RunActivities.finalize, finalize)
         await workflow.wait_condition(workflow.all_handlers_finished)

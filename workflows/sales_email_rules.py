@@ -79,6 +79,11 @@ def _validate_order_decision(decision: ReviewDecision, context: GuardContext | N
         raise DraftHasFindings(f"the corrected order_payload has findings: {listed}")
 
 
+def files_of(event: EmailEvent | None) -> list[str]:
+    """The sha256 of every file the run's email brought (what the retention may remove)."""
+    return [a.sha256 for a in event.attachments if a.sha256] if event else []
+
+
 def unauthenticated(match: CustomerMatch) -> CustomerMatch:
     """The match, to be reviewed: our mail servers did not authenticate the sender."""
     return dataclasses.replace(match, needs_review=True, reason=ErrorCode.SENDER_NOT_AUTHENTICATED)
