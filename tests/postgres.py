@@ -9,18 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import REQUIRE_SERVICES, free_port
+from tests.helpers import free_port, missing
 
 
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
     if not found[-1]:
-        reason = "PostgreSQL is not installed (apt-get install postgresql)"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
     return found[-1]
 
 

@@ -19,7 +19,7 @@ from models.codec import PLAIN_CONVERTER
 from sandbox.demo import make_email
 from sandbox.faults import Faults
 from settings import Settings
-from tests.helpers import Sims, binary, by_reference, free_port
+from tests.helpers import Sims, binary, by_reference, free_port, sims_env
 from workflows.sales_email import SalesEmailWorkflow
 
 
@@ -41,13 +41,7 @@ async def test_a_killed_worker_call_is_retried_after_its_heartbeat_timeout(
         "MCS_PUBLIC_BASE_URL": api_url,
         "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{settings.temporal_port}",
         "MCS_TASK_QUEUE": settings.task_queue,
-        "MCS_DIFY_BASE_URL": sims.dify_url,
-        "MCS_DIFY_CONTRACT_APP_KEY": "app-contract-test",
-        "MCS_DIFY_ORDER_APP_KEY": "app-order-test",
-        "MCS_ERP_BASE_URL": sims.erp_url,
-        "MCS_ERP_API_KEY": "erp-test-key",
-        "MCS_SMTP_HOST": "127.0.0.1",
-        "MCS_SMTP_PORT": str(sims.smtp_port),
+        **sims_env(sims),
     }
     worker = [str(Path(sys.executable).parent / "mcs"), "worker"]
     try:

@@ -10,11 +10,10 @@ import tempfile
 from pathlib import Path
 
 import httpx
-import pytest
 
 from devstack import wait_for_port
 from sandbox.demo import make_email
-from tests.helpers import REQUIRE_SERVICES, free_port
+from tests.helpers import free_port, missing
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -26,10 +25,7 @@ CHROMIUM_FLAGS = [
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        reason = "chromium is not installed (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("chromium is not installed (apt-get install chromium)")
     return found
 
 

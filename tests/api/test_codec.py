@@ -23,6 +23,18 @@ OLD = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
 NEW = f"k2:{base64.b64encode(os.urandom(32)).decode()}"
 
 
+def with_key(ts_env: WorkflowEnvironment, settings: Settings) -> tuple[Settings, Client]:
+    """Settings with the payload key NEW (a task queue of their own) and a client using it."""
+    encrypted = settings.model_copy(
+        update={"payload_key": NEW, "task_queue": f"enc-{uuid.uuid4()}"}
+    )
+    client = Client(
+        ts_env.client.service_client, namespace=ts_env.client.namespace,
+        data_converter=data_converter(NEW),
+    )  # fmt: skip
+    return encrypted, client
+
+
 async def test_codec_round_trip_and_key_rotation() -> None:
     plain = [Payload(metadata={"encoding": b"json/plain"}, data=b'{"secret": 1}')]
     old = EncryptionCodec(parse_keys(OLD))
@@ -40,13 +52,7 @@ async def test_codec_round_trip_and_key_rotation() -> None:
 async def test_encrypted_history_is_readable_only_through_the_codec(
     ts_env: WorkflowEnvironment, settings: Settings, api_url: str
 ) -> None:
-    encrypted = settings.model_copy(
-        update={"payload_key": NEW, "task_queue": f"enc-{uuid.uuid4()}"}
-    )
-    client = Client(
-        ts_env.client.service_client, namespace=ts_env.client.namespace,
-        data_converter=data_converter(NEW),
-    )  # fmt: skip
+    encrypted, client = with_key(ts_env, settings)
     async with running_worker(client, encrypted):
         handle = await client.start_workflow(
             SalesEmailWorkflow.run, by_reference(make_email(), encrypted),
@@ -74,13 +80,7 @@ async def test_failure_messages_are_encrypted_and_audit_rows_keep_no_answer(
     """A Dify answer that is not JSON fails the step: the failure in history is "Encoded failure"
     without the key, the run result (read with the key) tells what happened, and neither the
     audit row nor the history in the clear holds the answer."""
-    encrypted = settings.model_copy(
-        update={"payload_key": NEW, "task_queue": f"enc-{uuid.uuid4()}"}
-    )
-    client = Client(
-        ts_env.client.service_client, namespace=ts_env.client.namespace,
-        data_converter=data_converter(NEW),
-    )  # fmt: skip
+    encrypted, client = with_key(ts_env, settings)
     sims.dify_faults.faults = Faults(bad_answer_next=100)
     async with running_worker(client, encrypted):
         handle = await client.start_workflow(

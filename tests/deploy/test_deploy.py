@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import REQUIRE_SERVICES
+from tests.helpers import missing
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FILLED = {"POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_PASSWORD": "minio-secret-123",
@@ -18,10 +16,7 @@ FILLED = {"POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_PASSWORD": "minio-secret
 def compose(tmp_path: Path, env: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose") or ""
     if not binary:
-        reason = "docker-compose is not installed (apt-get install docker-compose)"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("docker-compose is not installed (apt-get install docker-compose)")
     shutil.copy(ROOT / "docker-compose.yml", tmp_path)
     (tmp_path / ".env").write_text(env)
     return subprocess.run(

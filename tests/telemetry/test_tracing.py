@@ -8,12 +8,29 @@ import uuid
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from models.runs import RunStatus
+from models.runs import OrchestratorRunResult, RunStatus
 from sandbox import langsmith
 from sandbox.demo import make_email
 from settings import Settings
 from telemetry.tracing import Tracer, trace_id
 from tests.helpers import free_port, run, running_worker, serve
+
+
+async def traced_run(
+    ts_env: WorkflowEnvironment, settings: Settings, monkeypatch: pytest.MonkeyPatch, tracing: str
+) -> tuple[langsmith.RunLog, OrchestratorRunResult]:
+    """One run on a worker whose environment points LangSmith at a stand-in; what arrived."""
+    app, received = langsmith.create_app("ls-test-key")
+    async with serve(app, free_port()) as endpoint:
+        monkeypatch.setenv("LANGSMITH_TRACING", tracing)
+        monkeypatch.setenv("LANGSMITH_API_KEY", "ls-test-key")
+        monkeypatch.setenv("LANGSMITH_ENDPOINT", endpoint)
+        assert Tracer.from_env().on == bool(tracing)
+        own = settings.model_copy(update={"task_queue": f"traced-{uuid.uuid4()}"})
+        async with running_worker(ts_env.client, own):
+            result = await run(ts_env.client, own, make_email())
+        await asyncio.sleep(0.2)  # the last patch is sent from a thread
+    return received, result
 
 
 async def test_a_run_is_one_trace_with_a_redacted_span_per_remote_call(
@@ -22,15 +39,7 @@ async def test_a_run_is_one_trace_with_a_redacted_span_per_remote_call(
     api_url: str,  # serves the contract files Dify reads
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app, received = langsmith.create_app("ls-test-key")
-    async with serve(app, free_port()) as endpoint:
-        monkeypatch.setenv("LANGSMITH_TRACING", "true")
-        monkeypatch.setenv("LANGSMITH_API_KEY", "ls-test-key")
-        monkeypatch.setenv("LANGSMITH_ENDPOINT", endpoint)
-        traced = settings.model_copy(update={"task_queue": f"traced-{uuid.uuid4()}"})
-        async with running_worker(ts_env.client, traced):
-            result = await run(ts_env.client, traced, make_email())
-        await asyncio.sleep(0.2)  # the last patch is sent from a thread
+    received, result = await traced_run(ts_env, settings, monkeypatch, tracing="true")
     assert result.status == RunStatus.SUCCESS
     root_id = str(trace_id(result.workflow_id, result.run_id))
     spans = received.traces()[root_id]
@@ -53,15 +62,6 @@ async def test_nothing_is_sent_while_tracing_is_off(
     api_url: str,  # serves the contract files Dify reads
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app, received = langsmith.create_app("ls-test-key")
-    async with serve(app, free_port()) as endpoint:
-        monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
-        monkeypatch.setenv("LANGSMITH_API_KEY", "ls-test-key")
-        monkeypatch.setenv("LANGSMITH_ENDPOINT", endpoint)
-        assert not Tracer.from_env().on
-        quiet = settings.model_copy(update={"task_queue": f"quiet-{uuid.uuid4()}"})
-        async with running_worker(ts_env.client, quiet):
-            result = await run(ts_env.client, quiet, make_email())
-        await asyncio.sleep(0.2)
+    received, result = await traced_run(ts_env, settings, monkeypatch, tracing="")
     assert result.status == RunStatus.SUCCESS
     assert received.requests == 0 and received.runs == {}
