@@ -141,7 +141,9 @@ def schedule_for(mailbox: MailboxConfig, task_queue: str) -> Schedule:
     )
 
 
-RETENTION = "blob-retention"
+def retention_id(settings: Settings) -> str:
+    """The retention schedule of this installation (its task queue: one per installation)."""
+    return f"blob-retention-{settings.task_queue}"
 
 
 def retention_schedule(settings: Settings) -> Schedule:
@@ -149,7 +151,10 @@ def retention_schedule(settings: Settings) -> Schedule:
     retention = PurgeInput(retention_seconds=settings.blob_retention.total_seconds())
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            BlobRetentionWorkflow.run, retention, id=RETENTION, task_queue=settings.task_queue
+            BlobRetentionWorkflow.run,
+            retention,
+            id=retention_id(settings),
+            task_queue=settings.task_queue,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
@@ -162,7 +167,7 @@ async def sync_schedules(client: Client, settings: Settings) -> dict[str, str]:
     (none when MCS_BLOB_RETENTION is 0); what happened to each."""
     wanted = {f"{PREFIX}{m.name}": schedule_for(m, settings.task_queue) for m in settings.mailboxes}
     if settings.blob_retention.total_seconds() > 0:
-        wanted[RETENTION] = retention_schedule(settings)
+        wanted[retention_id(settings)] = retention_schedule(settings)
     done: dict[str, str] = {}
     for schedule_id, schedule in wanted.items():
         try:
@@ -174,7 +179,8 @@ async def sync_schedules(client: Client, settings: Settings) -> dict[str, str]:
             await client.create_schedule(schedule_id, schedule)
             done[schedule_id] = "created"
     async for listed in await client.list_schedules():
-        if (listed.id.startswith(PREFIX) or listed.id == RETENTION) and listed.id not in wanted:
+        ours = listed.id.startswith(PREFIX) or listed.id == retention_id(settings)
+        if ours and listed.id not in wanted:
             await client.get_schedule_handle(listed.id).delete()
             done[listed.id] = "deleted"
     return done

@@ -19,7 +19,7 @@ from models.results import PurgeInput
 from models.runs import RunRecord, RunStatus
 from settings import Settings
 from storage.blobs import BlobStore
-from temporal_client import RETENTION, sync_schedules
+from temporal_client import retention_id, sync_schedules
 from tests.helpers import running_worker
 from workflows.blob_retention import BlobRetentionWorkflow
 
@@ -92,8 +92,9 @@ async def test_the_retention_runs_as_a_workflow_on_a_daily_schedule(
 ) -> None:
     mine = settings.model_copy(update={"task_queue": f"retention-{uuid.uuid4()}"})
     changes = await sync_schedules(dev_env.client, mine)
-    assert changes[RETENTION] in ("created", "updated")
-    described = await dev_env.client.get_schedule_handle(RETENTION).describe()
+    schedule_id = retention_id(mine)
+    assert changes[schedule_id] == "created"
+    described = await dev_env.client.get_schedule_handle(schedule_id).describe()
     [interval] = described.schedule.spec.intervals
     assert interval.every == timedelta(days=1)
     async with running_worker(dev_env.client, mine):
@@ -103,4 +104,4 @@ async def test_the_retention_runs_as_a_workflow_on_a_daily_schedule(
         )  # fmt: skip
     assert result.runs >= 0
     off = mine.model_copy(update={"blob_retention": timedelta(0)})
-    assert (await sync_schedules(dev_env.client, off))[RETENTION] == "deleted"
+    assert (await sync_schedules(dev_env.client, off))[schedule_id] == "deleted"
