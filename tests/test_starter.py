@@ -178,3 +178,11 @@ def test_the_shipped_env_example_is_refused_until_filled_in() -> None:
     problems = " ".join(settings.production_problems())
     for name in ("MCS_API_KEYS is empty", "MCS_FILE_URL_SECRET", "MCS_PAYLOAD_KEY"):
         assert name in problems
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [
+        f"MCS_{n.upper()}" for n in Settings.model_fields if f"MCS_{n.upper()}" not in readme
+    ]
+    assert missing == []
