@@ -36,6 +36,11 @@ def test_promtool_accepts_the_alert_rules() -> None:
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 6 rules found" in checked.stdout
+    config = subprocess.run(
+        [promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert config.returncode == 0, config.stdout + config.stderr  # the compose stack's config
 
 
 def test_alerts_and_dashboard_name_only_series_we_serve() -> None:
