@@ -102,7 +102,14 @@ async def test_the_worker_process_and_the_api_serve_the_run_metrics(
         email = make_email().model_dump(mode="json", by_alias=True)
         answer = await http.post(f"{api_url}/v1/orchestrations/sales-email/run", json=email)
         await finished(http, answer.json()["workflow_id"], base=api_url, seconds=30)
-        after = (await http.get(worker_metrics)).text
+        runs = {"status": "SUCCESS"}
+        for _ in range(100):  # the run shows SUCCESS before its last step (finalize) counts it
+            after = (await http.get(worker_metrics)).text
+            if series(after, "orchestrator_runs_total", **runs) > series(
+                before, "orchestrator_runs_total", **runs
+            ):
+                break
+            await asyncio.sleep(0.1)
         api_after = (await http.get(f"{api_url}/metrics/")).text
     grew = {
         ("orchestrator_runs_total", (("status", "SUCCESS"),)),
