@@ -150,8 +150,12 @@ async def test_the_processes_log_json_lines_with_their_run_and_no_personal_data(
             f"{api_url}/v1/healthz", headers={"X-Request-ID": "no spaces; allowed"}
         )
         assert len(fresh.headers["x-request-id"]) == 32  # not a sane token: a new one
-    await asyncio.sleep(0.5)  # the worker's last lines
-    logs = {name: (root / f"{name}.log").read_text() for name in ("api", "worker")}
+    for _ in range(100):  # the worker's last lines may follow the run's SUCCESS
+        logs = {name: (root / f"{name}.log").read_text() for name in ("api", "worker")}
+        lines = logs["worker"].splitlines()
+        if any(workflow_id in line and '"step": "notify_sales"' in line for line in lines):
+            break
+        await asyncio.sleep(0.1)
     api_lines = [json.loads(line) for line in logs["api"].splitlines() if line.startswith("{")]
     assert any(line["request_id"] == "req-e2e-42" for line in api_lines), logs["api"][-2000:]
     worker_lines = [json.loads(line) for line in logs["worker"].splitlines()]
