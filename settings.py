@@ -70,6 +70,12 @@ class ApiKey(BaseModel):
         return scope in self.scopes or "admin" in self.scopes
 
 
+@lru_cache(maxsize=32)
+def parse_keys(entries: tuple[str, ...]) -> tuple[ApiKey, ...]:
+    """The keys of MCS_API_KEYS entries (every request asks: parsed once per list of entries)."""
+    return tuple(ApiKey.parse(entry) for entry in entries)
+
+
 class Settings(BaseSettings):
     """Settings read from MCS_* environment variables (and an optional .env file)."""
 
@@ -140,9 +146,9 @@ class Settings(BaseSettings):
         return tuple(s for s in (*(k.key for k in self.keys), *named, *mailboxes) if s)
 
     @property
-    def keys(self) -> list[ApiKey]:
-        """MCS_API_KEYS, parsed (checked when the settings are read)."""
-        return [ApiKey.parse(entry) for entry in self.api_keys]
+    def keys(self) -> tuple[ApiKey, ...]:
+        """MCS_API_KEYS, parsed (checked when the settings are read; parsed once per list)."""
+        return parse_keys(tuple(self.api_keys))
 
     @property
     def cli_key(self) -> str:
