@@ -3,12 +3,11 @@
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.email import READABLE
 from models.errors import ErrorType
 from models.results import UploadInput, UploadResult
 from settings import Settings
 from storage.blobs import Blobs
-from storage.signed_urls import sign_file_url
+from storage.signed_urls import contract_url
 
 
 class FileActivities:
@@ -27,11 +26,5 @@ class FileActivities:
                 type=ErrorType.FILE_UPLOAD_FAILED,
                 non_retryable=True,
             )
-        file_id = f"{input.sha256}.{READABLE.get(input.content_type, ('', 'pdf'))[1]}"
-        url = sign_file_url(
-            self._settings.api_url,
-            file_id,
-            self._settings.file_url_secret,
-            self._settings.file_url_ttl.total_seconds(),
-        )
+        file_id, url = contract_url(self._settings, input.sha256, input.content_type)
         return UploadResult(file_id=file_id, file_url=url)

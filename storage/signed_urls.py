@@ -7,7 +7,13 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
+
+from models.email import READABLE
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 
 def _signature(file_id: str, expires: int, secret: str) -> str:
@@ -20,6 +26,14 @@ def sign_file_url(base_url: str, file_id: str, secret: str, ttl_seconds: float) 
     expires = int(time.time() + ttl_seconds)
     query = urlencode({"expires": expires, "signature": _signature(file_id, expires, secret)})
     return f"{base_url.rstrip('/')}/files/{file_id}?{query}"
+
+
+def contract_url(settings: "Settings", sha256: str, content_type: str) -> tuple[str, str]:
+    """The file id of a stored contract (its extension by its type) and its signed URL, for
+    Dify (the upload step) and for a reviewer (the review page)."""
+    file_id = f"{sha256}.{READABLE.get(content_type, ('', 'pdf'))[1]}"
+    ttl = settings.file_url_ttl.total_seconds()
+    return file_id, sign_file_url(settings.api_url, file_id, settings.file_url_secret, ttl)
 
 
 def verify_file_signature(file_id: str, expires: int, signature: str, secret: str) -> bool:

@@ -34,7 +34,7 @@ from settings import Settings
 from storage.signed_urls import (
     BadToken,
     ReviewToken,
-    sign_file_url,
+    contract_url,
     verify_review_token,
 )
 from storage.signed_urls import review_url as make_review_url
@@ -68,11 +68,10 @@ def outcome(status: int, title: str, message: str, back: str = "") -> HTMLRespon
 
 @dataclass(frozen=True)
 class Case:
-    """A run, its review and its email, as a review page shows them."""
+    """A run waiting for the review a link was made for."""
 
     token: ReviewToken
     run: OrchestratorRunResult
-    email: EmailEvent | None
 
 
 async def _case(token: str, settings: Settings, temporal: Client, db: Session) -> Case | Response:
@@ -87,10 +86,9 @@ async def _case(token: str, settings: Settings, temporal: Client, db: Session) -
     if run is None:
         return outcome(404, "No such run", "The run of this link is not known.")
     review = run.review
-    same = review is not None and review.deadline is not None
-    same = same and int(review.deadline.timestamp()) == claims.expires  # type: ignore[union-attr]
-    if same and review is not None and review.decision is not None:
-        decided = review.decision
+    deadline = review.deadline if review is not None else None
+    same = deadline is not None and int(deadline.timestamp()) == claims.expires
+    if same and review is not None and (decided := review.decision) is not None:
         return outcome(
             410,
             "This link was used",
@@ -102,7 +100,7 @@ async def _case(token: str, settings: Settings, temporal: Client, db: Session) -
             "Nothing to decide",
             f"The run no longer waits for this review (it is {run.status}).",
         )
-    return Case(claims, run, await _email(temporal, claims.workflow_id))
+    return Case(claims, run)
 
 
 async def _email(temporal: Client, workflow_id: str) -> EmailEvent | None:
@@ -117,24 +115,18 @@ async def _email(temporal: Client, workflow_id: str) -> EmailEvent | None:
     return None
 
 
-def _file(case: Case, settings: Settings) -> tuple[str, str]:
+def _file(
+    email: EmailEvent | None, run: OrchestratorRunResult, settings: Settings
+) -> tuple[str, str]:
     """The contract's name and a signed link to it."""
-    email = case.email
     if email is None:
-        return "", case.run.file_url or ""
+        return "", run.file_url or ""
     contract = next((a for a in email.attachments if a.is_pdf), None) or next(
         (a for a in email.attachments if a.readable), None
     )
     if contract is None:
-        return "", case.run.file_url or ""
-    extension = contract.filename.rsplit(".", 1)[-1].lower() if "." in contract.filename else ""
-    url = sign_file_url(
-        settings.api_url,
-        f"{contract.sha256}.{extension or 'pdf'}",
-        settings.file_url_secret,
-        settings.file_url_ttl.total_seconds(),
-    )
-    return contract.filename, url
+        return "", run.file_url or ""
+    return contract.filename, contract_url(settings, contract.sha256, contract.content_type)[1]
 
 
 def _lines(run: OrchestratorRunResult) -> list[dict[str, Any]]:
@@ -191,8 +183,8 @@ async def review_page(
         return case
     run, review = case.run, case.run.review
     assert review is not None
-    filename, file_url = _file(case, settings)
-    email = case.email
+    email = await _email(temporal, case.token.workflow_id)  # only the page shows it
+    filename, file_url = _file(email, run, settings)
     received = email.received_at if email and email.received_at else run.started_at
     return page(
         "review",
