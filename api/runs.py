@@ -98,8 +98,9 @@ async def read_run(
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()
         if description.status == WorkflowExecutionStatus.RUNNING:
-            # bounded as a whole: the SDK retries a query that no worker answers (one whose
-            # worker was killed goes to that worker's queue until the run moves on)
+            # bounded as a whole: a query to a run whose worker was killed goes to that worker's
+            # queue until the run moves on (about 10 s in a reduction; see issue 16's note for a
+            # hang this bound does not end)
             return await _bounded(
                 handle.query(SalesEmailWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             )

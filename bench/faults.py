@@ -35,6 +35,7 @@ from sandbox.demo import make_email  # noqa: E402
 from settings import Settings  # noqa: E402
 
 RUNS = "/v1/orchestrations/sales-email/runs"
+BENCH_KEY = "bench-admin-key-0123456789"  # the stack runs in production: a key of 16+ chars
 TERMINAL_WAIT = 900.0  # seconds at most for every run to end
 DIFY_FAULTS = {"error_rate": 0.3, "timeout_rate": 0.1, "timeout_ms": 8000}
 ERP_FAULTS = {"ignore_idempotency": True, "drop_after_commit_rate": 0.1}
@@ -86,7 +87,7 @@ async def main(count: int) -> None:
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
     )
     load_demo_masterdata(settings)
-    commands, env = process_stack(root, ports, "bench-key")
+    commands, env = process_stack(root, ports, BENCH_KEY)
     env.update(MCS_DIFY_TIMEOUT="PT5S", MCS_ERP_TIMEOUT="PT5S")
     commands["worker-2"] = commands["worker"]
     server = spawn(temporal_command(settings), root / "temporal.log")
@@ -99,7 +100,7 @@ async def main(count: int) -> None:
             await http.post(f"http://127.0.0.1:{ports['dify']}/_sandbox/faults", json=DIFY_FAULTS)
             await http.post(f"http://127.0.0.1:{ports['erp']}/_sandbox/faults", json=ERP_FAULTS)
         api = httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{ports['api']}", headers={"X-API-Key": "bench-key"},
+            base_url=f"http://127.0.0.1:{ports['api']}", headers={"X-API-Key": BENCH_KEY},
             timeout=60,
         )  # fmt: skip
         async with api:

@@ -62,10 +62,10 @@ class Mailer:
         message = EmailMessage()
         message["Subject"] = subject.strip()
         message["From"] = self._settings.smtp_from
-        reviewer = self._settings.reviewer_email
-        message["To"] = ", ".join(r for r in notice.to if r) or reviewer
+        reviewers = self._settings.reviewer_email
+        message["To"] = ", ".join(r for r in notice.to if r) or reviewers
         if notice.include_reviewers and notice.to:
-            message["Cc"] = reviewer
+            message["Cc"] = reviewers
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = f"<{notice.workflow_id}.{notice.kind}@mcs>"
         message["X-MCS-Workflow-Id"] = notice.workflow_id
