@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.codec import ENCODING, EncryptionCodec, data_converter, parse_keys
 from models.db import make_engine
 from models.errors import ErrorType
+from models.runs import OrchestratorRunResult
 from sandbox.demo import make_email
 from sandbox.faults import Faults
 from settings import Settings
@@ -23,8 +24,11 @@ OLD = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
 NEW = f"k2:{base64.b64encode(os.urandom(32)).decode()}"
 
 
-def with_key(ts_env: WorkflowEnvironment, settings: Settings) -> tuple[Settings, Client]:
-    """Settings with the payload key NEW (a task queue of their own) and a client using it."""
+async def encrypted_run(
+    ts_env: WorkflowEnvironment, settings: Settings
+) -> tuple[Settings, str, OrchestratorRunResult]:
+    """One run of the demo email on a worker with the payload key NEW (a task queue of its own):
+    the settings, the workflow id and the result read with the key."""
     encrypted = settings.model_copy(
         update={"payload_key": NEW, "task_queue": f"enc-{uuid.uuid4()}"}
     )
@@ -32,7 +36,12 @@ def with_key(ts_env: WorkflowEnvironment, settings: Settings) -> tuple[Settings,
         ts_env.client.service_client, namespace=ts_env.client.namespace,
         data_converter=data_converter(NEW),
     )  # fmt: skip
-    return encrypted, client
+    async with running_worker(client, encrypted):
+        handle = await client.start_workflow(
+            SalesEmailWorkflow.run, by_reference(make_email(), encrypted),
+            id=f"enc-{uuid.uuid4()}", task_queue=encrypted.task_queue,
+        )  # fmt: skip
+        return encrypted, handle.id, await handle.result()
 
 
 async def test_codec_round_trip_and_key_rotation() -> None:
@@ -52,15 +61,9 @@ async def test_codec_round_trip_and_key_rotation() -> None:
 async def test_encrypted_history_is_readable_only_through_the_codec(
     ts_env: WorkflowEnvironment, settings: Settings, api_url: str
 ) -> None:
-    encrypted, client = with_key(ts_env, settings)
-    async with running_worker(client, encrypted):
-        handle = await client.start_workflow(
-            SalesEmailWorkflow.run, by_reference(make_email(), encrypted),
-            id=f"enc-{uuid.uuid4()}", task_queue=encrypted.task_queue,
-        )  # fmt: skip
-        result = await handle.result()
+    encrypted, workflow_id, result = await encrypted_run(ts_env, settings)
     assert result.status == "SUCCESS"
-    history = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
+    history = await ts_env.client.get_workflow_handle(workflow_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes.input
     assert started.payloads[0].metadata["encoding"] == ENCODING
     assert b"buyer@huadong.example" not in started.SerializeToString()
@@ -80,23 +83,17 @@ async def test_failure_messages_are_encrypted_and_audit_rows_keep_no_answer(
     """A Dify answer that is not JSON fails the step: the failure in history is "Encoded failure"
     without the key, the run result (read with the key) tells what happened, and neither the
     audit row nor the history in the clear holds the answer."""
-    encrypted, client = with_key(ts_env, settings)
     sims.dify_faults.faults = Faults(bad_answer_next=100)
-    async with running_worker(client, encrypted):
-        handle = await client.start_workflow(
-            SalesEmailWorkflow.run, by_reference(make_email(), encrypted),
-            id=f"enc-{uuid.uuid4()}", task_queue=encrypted.task_queue,
-        )  # fmt: skip
-        result = await handle.result()
+    encrypted, workflow_id, result = await encrypted_run(ts_env, settings)
     assert result.status == "CONTRACT_PARSE_FAILED"
     assert "no JSON object in the answer" in str(result.errors), result.errors
-    history = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
+    history = await ts_env.client.get_workflow_handle(workflow_id).fetch_history()
     failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
     failure = failed[0].activity_task_failed_event_attributes.failure
     assert failure.message == "Encoded failure" and failure.HasField("encoded_attributes")
     raw = b"".join(event.SerializeToString() for event in history.events)
     assert b"could not read the file" not in raw and b"no JSON object" not in raw
-    rows = audited(make_engine(encrypted.db_url), handle.id)
+    rows = audited(make_engine(encrypted.db_url), workflow_id)
     bad = [row for row in rows if row.error_code == ErrorType.DIFY_BAD_ANSWER]
     assert bad and all("could not read" not in row.detail for row in bad)
     assert "no JSON object in the answer" in bad[0].detail
