@@ -121,7 +121,7 @@ class S3Blobs(Blobs):
         try:
             head: dict[str, Any] = self._s3.head_object(Bucket=self._bucket, Key=self._key(sha256))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _absent(error):
                 return None
             raise
         return head
@@ -139,7 +139,7 @@ class S3Blobs(Blobs):
         try:
             answer = self._s3.get_object(Bucket=self._bucket, Key=self._key(sha256))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            if _absent(error):
                 raise FileNotFoundError(sha256) from error
             raise
         data: bytes = answer["Body"].read()
@@ -147,6 +147,11 @@ class S3Blobs(Blobs):
 
     def delete(self, sha256: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=self._key(sha256))
+
+
+def _absent(error: Any) -> bool:
+    """Whether an S3 error says there is no such object (HEAD answers a bare 404)."""
+    return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def open_blobs(blob_url: str, default_root: Path) -> Blobs:
