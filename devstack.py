@@ -131,20 +131,41 @@ class _Server(uvicorn.Server):
         yield
 
 
+def listen(port: int, name: str = "MCS_API_PORT") -> socket.socket:
+    """A loopback socket bound to `port` (0: any free port), held until it is served, so that no
+    other process takes the port in between; a port in use is a clear error naming `name`."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as error:
+        sock.close()
+        raise SystemExit(
+            f"mcs dev: port {port} is not free ({error.strerror}); set {name} to another port,"
+            " or to 0 for any free port"
+        ) from None
+    return sock
+
+
 @asynccontextmanager
-async def serve(app: FastAPI, port: int) -> AsyncIterator[str]:
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
+async def serve(app: FastAPI, port: int | socket.socket = 0) -> AsyncIterator[str]:
+    """Serve `app` on loopback: on `port`, a socket from `listen`, or any free port (0)."""
+    sock = port if isinstance(port, socket.socket) else listen(port)
+    bound = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(app, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
+            sock.close()
             task.result()
-            raise SystemExit(f"mcs dev: could not serve on port {port}")
+            raise SystemExit(f"mcs dev: could not serve on port {bound}")
         await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Settings, dict[str, str]]:
@@ -154,12 +175,12 @@ async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Setting
     if not settings.dify_base_url:
         app = dify.create_app(settings.dify_contract_app_key, settings.dify_order_app_key)
         updates["dify_base_url"] = urls["Dify simulator"] = await stack.enter_async_context(
-            serve(app, free_port())
+            serve(app)
         )
     if not settings.erp_base_url:
         app = erp.create_app(settings.erp_api_key, settings.data_dir / erp.ORDER_BOOK)
         updates["erp_base_url"] = urls["ERP simulator"] = await stack.enter_async_context(
-            serve(app, free_port())
+            serve(app)
         )
     if not settings.smtp_host:
         port = free_port()
@@ -229,18 +250,21 @@ class Say:
 async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
     """Run Temporal, the simulators, the API and a worker until interrupted."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    api_socket = listen(settings.api_port)  # first: the Web UI's codec endpoint names its port
     settings = settings.model_copy(
-        update={"temporal_address": f"127.0.0.1:{settings.temporal_port}"}
+        update={
+            "temporal_address": f"127.0.0.1:{settings.temporal_port}",
+            "api_port": api_socket.getsockname()[1],
+        }
     )
     async with AsyncExitStack() as stack:
+        stack.callback(api_socket.close)
         await stack.enter_async_context(temporal_server(settings))
         settings, urls = await simulators(stack, settings)
         if load_demo_masterdata(settings):
             say("loaded the demo masterdata")
         client = await connect(settings, serve_metrics(settings))
-        api_url = await stack.enter_async_context(
-            serve(create_app(settings, client), settings.api_port)
-        )
+        api_url = await stack.enter_async_context(serve(create_app(settings, client), api_socket))
         for schedule_id, change in (await sync_schedules(client, settings)).items():
             say(f"schedule {schedule_id} {change}")
         worker = await stack.enter_async_context(build_worker(client, settings))

@@ -4,9 +4,12 @@ come from devstack)."""
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import shutil
+import signal
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -255,3 +258,79 @@ async def s3_server() -> AsyncIterator[dict[str, str]]:
     finally:
         process.terminate()
         await process.wait()
+
+
+def free_ports(*names: str) -> dict[str, int]:
+    """Distinct free loopback ports, one per name, each with the port after it free as well (a
+    worker serves the SDK's metrics on the port after its own). All are held until all are
+    chosen, so two names never get the same port."""
+    held: list[socket.socket] = []
+    ports: dict[str, int] = {}
+    try:
+        while len(ports) < len(names):
+            first = socket.socket()
+            first.bind(("127.0.0.1", 0))
+            held.append(first)
+            port = first.getsockname()[1]
+            with contextlib.suppress(OSError):
+                second = socket.socket()
+                held.append(second)
+                second.bind(("127.0.0.1", port + 1))
+                ports[names[len(ports)]] = port
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
+@dataclass
+class DevStack:
+    """A running `mcs dev`: its process and the file its output goes to."""
+
+    process: asyncio.subprocess.Process
+    log: Path
+
+    async def printed(self, line: str, seconds: float = 90) -> str:
+        """The output once it has printed `line`; fails at once, with the output and the
+        Temporal server's log, if `mcs dev` exits first."""
+        for _ in range(int(seconds * 10)):
+            text = self.log.read_text(errors="replace")
+            if line in text:
+                return text
+            if self.process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        temporal = self.log.with_name("temporal.log")
+        server = temporal.read_text(errors="replace")[-2000:] if temporal.exists() else ""
+        raise AssertionError(
+            f"mcs dev (exit {self.process.returncode}) never printed {line!r}:\n"
+            f"{text[-3000:]}\n--- temporal.log ---\n{server}"
+        )
+
+
+def api_of(printed: str) -> str:
+    """The API's URL as `mcs dev` printed it (it takes any free port for MCS_API_PORT=0)."""
+    found = re.search(r"^  API +(http://\S+)", printed, re.MULTILINE)
+    assert found, printed
+    return found.group(1)
+
+
+@asynccontextmanager
+async def mcs_dev(root: Path, env: dict[str, str], *args: str) -> AsyncIterator[DevStack]:
+    """`mcs dev` in `root` until the block ends, then Ctrl-C (SIGKILL if it will not stop)."""
+    log = root / "dev.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "mcs"), "dev", *args, env=env, cwd=root,
+            stdout=output, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield DevStack(process, log)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    await asyncio.wait_for(process.wait(), timeout=30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()

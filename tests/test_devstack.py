@@ -3,7 +3,11 @@
 import os
 from pathlib import Path
 
-from devstack import spawn, stop_process
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from devstack import listen, serve, spawn, stop_process
 
 
 def test_a_child_gets_its_own_process_group_but_shares_our_session(tmp_path: Path) -> None:
@@ -18,3 +22,20 @@ def test_a_child_gets_its_own_process_group_but_shares_our_session(tmp_path: Pat
     finally:
         stop_process(child)
     assert child.returncode is not None
+
+
+def test_a_port_in_use_is_a_clear_error_and_port_0_takes_a_free_one() -> None:
+    taken = listen(0)
+    taken.listen()
+    try:
+        with pytest.raises(SystemExit, match="set MCS_API_PORT to another port, or to 0"):
+            listen(taken.getsockname()[1])
+    finally:
+        taken.close()
+
+
+async def test_serve_on_any_free_port_answers_at_the_url_it_yields() -> None:
+    app = FastAPI()
+    app.get("/ping")(lambda: {"ok": True})
+    async with serve(app) as url, httpx.AsyncClient() as http:
+        assert (await http.get(f"{url}/ping")).json() == {"ok": True}

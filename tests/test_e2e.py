@@ -20,7 +20,7 @@ from devstack import (
 )
 from sandbox.demo import make_email
 from settings import Settings
-from tests.helpers import binary, finished, free_port, personal_data
+from tests.helpers import binary, finished, free_ports, personal_data
 
 E2E_KEY = "e2e-admin-key-0123456789"
 METRICS: list[str] = []  # the worker's metrics URLs (ours, the SDK's), once the stack runs
@@ -31,7 +31,7 @@ async def stack() -> AsyncIterator[tuple[str, Path, str]]:
     binary("temporal")
     root = Path(tempfile.mkdtemp(prefix="mcs-e2e-"))
     names = ("temporal", "ui", "api", "dify", "erp", "smtp", "metrics")
-    ports = {name: free_port() for name in names}
+    ports = free_ports(*names)
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
     )

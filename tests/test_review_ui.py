@@ -7,8 +7,6 @@ import base64
 import os
 import re
 import shutil
-import signal
-import sys
 import tempfile
 import time
 from email import message_from_bytes, policy
@@ -19,27 +17,13 @@ from typing import Any
 import httpx
 
 from storage.signed_urls import sign_review_token
-from tests.helpers import free_port
+from tests.helpers import api_of, free_ports, mcs_dev
 from tests.test_web_ui import ARTIFACTS, CHROMIUM_FLAGS, chromium
 
 LINK = re.compile(r"(https?://\S+/review/[A-Za-z0-9_-]+\.[0-9a-f]{64})")
 KEY, SECRET = "mcs-dev-key", "ui-test-file-secret-0123456789"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-async def printed(log: Path, line: str, seconds: float = 90) -> str:
-    """The output of `mcs dev` once it has printed `line`."""
-    for _ in range(int(seconds * 10)):
-        text = _read(log)
-        if line in text:
-            return text
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"mcs dev never printed {line!r}:\n{text[-3000:]}")
 
 
 def mailed_link(mail_dir: Path, workflow_id: str) -> str:
@@ -78,21 +62,15 @@ async def test_reviews_are_decided_in_a_browser_from_mails_and_the_inbox() -> No
 
     browser_path = chromium()
     root = Path(tempfile.mkdtemp(prefix="mcs-review-ui-"))
-    ports = {name: free_port() for name in ("api", "temporal", "ui", "metrics")}
-    env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": str(ports["api"]),
+    ports = free_ports("temporal", "ui", "metrics")
+    env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": "0",
            "MCS_TEMPORAL_PORT": str(ports["temporal"]), "MCS_TEMPORAL_UI_PORT": str(ports["ui"]),
            "MCS_WORKER_METRICS_PORT": str(ports["metrics"]),
            "MCS_FILE_URL_SECRET": SECRET}  # fmt: skip
-    log = root / "dev.log"
-    output = log.open("wb")
-    dev = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "mcs"), "dev", "--demo", env=env, cwd=root,
-        stdout=output, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        text = await printed(log, "review inbox: ")
-        base = f"http://127.0.0.1:{ports['api']}"
+    async with mcs_dev(root, env, "--demo") as dev:
+        text = await dev.printed("review inbox: ")
+        base = api_of(text)
         assert f"review inbox: {base}/inbox" in text
         demo = dict(
             re.findall(
@@ -178,8 +156,4 @@ async def test_reviews_are_decided_in_a_browser_from_mails_and_the_inbox() -> No
                 await desktop.goto(f"{base}/review/{old}")
                 await desktop.get_by_text("This link has expired").wait_for()
                 await browser.close()
-    finally:
-        dev.send_signal(signal.SIGINT)
-        await asyncio.wait_for(dev.wait(), timeout=30)
-        output.close()
-        shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)

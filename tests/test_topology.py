@@ -26,7 +26,7 @@ from models.db import make_engine
 from sandbox.demo import demo_masterdata, make_email
 from sandbox.faults import Faults
 from settings import Settings
-from tests.helpers import Sims, binary, finished, free_port, s3_server, sims_env
+from tests.helpers import Sims, binary, finished, free_ports, s3_server, sims_env
 from tests.postgres import create_database
 
 MCS = str(Path(sys.executable).parent / "mcs")
@@ -57,7 +57,7 @@ async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
 ) -> None:
     binary("temporal")
     root = Path(tempfile.mkdtemp(prefix="mcs-topology-"))
-    ports = {name: free_port() for name in ("temporal", "ui", "api", "m1", "m2")}
+    ports = free_ports("temporal", "ui", "api", "m1", "m2", "m-api")
     database = create_database(postgres, f"topology_{secrets.token_hex(4)}")
     (root / "temporal").mkdir()
     async with s3_server() as aws, temporal_server(
@@ -88,7 +88,7 @@ async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
                 "MCS_WORKER_METRICS_PORT": str(metrics),
             }
 
-        api = spawn([MCS, "api"], root / "api.log", own("api", free_port()))
+        api = spawn([MCS, "api"], root / "api.log", own("api", ports["m-api"]))
         workers = [
             spawn([MCS, "worker"], root / f"{n}.log", own(n, ports[m]))
             for n, m in (("worker-1", "m1"), ("worker-2", "m2"))

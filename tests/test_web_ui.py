@@ -1,19 +1,15 @@
 """The Temporal Web UI of `mcs dev` in a real headless Chromium: find a review, read its input."""
 
-import asyncio
 import base64
 import os
 import shutil
-import signal
-import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 
-from devstack import wait_for_port
 from sandbox.demo import make_email
-from tests.helpers import free_port, missing
+from tests.helpers import api_of, free_ports, mcs_dev, missing
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -34,23 +30,18 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
 
     browser_path = chromium()
     root = Path(tempfile.mkdtemp(prefix="mcs-ui-"))
-    ports = {name: free_port() for name in ("api", "temporal", "ui", "metrics")}
+    ports = free_ports("temporal", "ui", "metrics")
     key = base64.b64encode(os.urandom(32)).decode()
-    env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": str(ports["api"]),
+    env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": "0",
            "MCS_TEMPORAL_PORT": str(ports["temporal"]), "MCS_TEMPORAL_UI_PORT": str(ports["ui"]),
            "MCS_PAYLOAD_KEY": f"k1:{key}",
            "MCS_WORKER_METRICS_PORT": str(ports["metrics"])}  # fmt: skip
-    output = (root / "dev.log").open("wb")
-    dev = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "mcs"), "dev", env=env, cwd=root,
-        stdout=output, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        await wait_for_port(ports["api"])
+    async with mcs_dev(root, env) as dev:
+        printed = await dev.printed("press Ctrl-C to stop")
         email = make_email(filename="合同_某某不知名公司.pdf").model_dump(
             mode="json", by_alias=True
         )
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['api']}") as api:
+        async with httpx.AsyncClient(base_url=api_of(printed)) as api:
             answer = await api.post(
                 "/v1/orchestrations/sales-email/run",
                 json=email,
@@ -78,7 +69,6 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "web-ui-review-decoded.png"))
             await browser.close()
-        printed = (root / "dev.log").read_text()
         worker_metrics = f"http://127.0.0.1:{ports['metrics']}/metrics"
         assert f"/metrics (API), {worker_metrics} (worker" in printed, printed
         async with httpx.AsyncClient() as http:
@@ -87,8 +77,4 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
         assert 'orchestrator_step_duration_seconds_count{step="match_customer"}' in ours
         assert "temporal_workflow_task_execution_latency" in sdk
         assert " INFO worker: worker metrics on http" in printed  # text logs for humans
-    finally:
-        dev.send_signal(signal.SIGINT)
-        await asyncio.wait_for(dev.wait(), timeout=30)
-        output.close()
-        shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
