@@ -3,11 +3,15 @@ takes the decision with one click; `/inbox` lists what waits, for holders of a r
 
 Server-rendered (Jinja2, no JavaScript), readable on a phone. The link's token is the credential
 (no cookie), so a form posted from another site has nothing to ride on; the inbox keeps its key in
-a signed, HttpOnly, SameSite=Strict cookie.
+a signed, HttpOnly, SameSite=Strict cookie. Its login and logout forms carry a form token that must
+match a cookie of the same flags (double submit), so another site cannot log a reviewer in under its
+own key (a login CSRF) or out.
 """
 
 import hashlib
 import hmac
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +49,8 @@ PAGES = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR / "web"), autoescape=select_autoescape(["j2"])
 )
 COOKIE = "mcs_inbox"
+FORM_COOKIE = "mcs_form"
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 SESSION_SECONDS = 12 * 3600
 FORM_BYTES = 256 * 1024
 REASONS = {
@@ -308,8 +314,11 @@ async def inbox(
 ) -> Response:
     """The runs waiting for review, newest first, each linking to its review page."""
     reviewer = _reviewer(request, settings)
+    token = _form_token(request)
     if reviewer is None:
-        return page("login", base=_base(settings), error="")
+        return _with_form_token(
+            page("login", base=_base(settings), error="", form=token), token, settings
+        )
     query = "WorkflowType = 'SalesEmailWorkflow' AND SalesEmailStatus = 'MANUAL_REVIEW'"
     runs: list[dict[str, Any]] = []
     async for execution in temporal.list_workflows(query, limit=100):
@@ -332,7 +341,8 @@ async def inbox(
             }
         )
     runs.sort(key=lambda r: r["started"], reverse=True)
-    return page("inbox", base=_base(settings), reviewer=reviewer, runs=runs)
+    listed = page("inbox", base=_base(settings), reviewer=reviewer, runs=runs, form=token)
+    return _with_form_token(listed, token, settings)
 
 
 def _age(delta: Any) -> str:
@@ -343,14 +353,46 @@ def _age(delta: Any) -> str:
     return f"{hours} h" if hours < 48 else f"{hours // 24} days"
 
 
+def _form_token(request: Request) -> str:
+    """The browser's form token (its cookie), or a new one."""
+    given = request.cookies.get(FORM_COOKIE, "")
+    return given if FORM_TOKEN.fullmatch(given) else secrets.token_urlsafe(32)
+
+
+def _with_form_token(response: Response, token: str, settings: Settings) -> Response:
+    response.set_cookie(
+        FORM_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+        secure=settings.api_url.startswith("https://"),
+    )  # fmt: skip
+    return response
+
+
+def _forged(request: Request, form: dict[str, str], settings: Settings) -> Response | None:
+    """A 403 page unless the form carries the token of this browser's form cookie."""
+    cookie, given = request.cookies.get(FORM_COOKIE, ""), form.get("form_token", "")
+    if FORM_TOKEN.fullmatch(cookie) and hmac.compare_digest(
+        cookie.encode(), given.encode(errors="replace")
+    ):
+        return None
+    return outcome(
+        403, "This form is not valid",
+        "It was not sent from the inbox's own page (or the page is too old). Open the inbox and"
+        " try again.", back=f"{_base(settings)}/inbox",
+    )  # fmt: skip
+
+
 @router.post("/inbox/login", response_class=HTMLResponse)
 async def login(request: Request, settings: SettingsDep) -> Response:
     """Log in with a key that has `runs:review`: a signed session cookie, no key kept."""
     form = await _form(request)
+    forged = _forged(request, form, settings)
+    if forged is not None:
+        return forged
     key = find_key(settings, form.get("key", ""))
     if key is None or not key.allows("runs:review"):
         error = "That key is not valid for reviews (it needs the scope runs:review)."
-        return page("login", 401, base=_base(settings), error=error)
+        again = page("login", 401, base=_base(settings), error=error, form=form["form_token"])
+        return again
     expires = int(time.time()) + SESSION_SECONDS
     response = RedirectResponse(f"{_base(settings)}/inbox", status_code=303)
     response.set_cookie(
@@ -365,7 +407,10 @@ async def login(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.post("/inbox/logout")
-async def logout(settings: SettingsDep) -> Response:
+async def logout(request: Request, settings: SettingsDep) -> Response:
+    forged = _forged(request, await _form(request), settings)
+    if forged is not None:
+        return forged
     response = RedirectResponse(f"{_base(settings)}/inbox", status_code=303)
     response.delete_cookie(COOKIE)
     return response

@@ -110,9 +110,15 @@ async def test_the_inbox_lists_waiting_runs_for_a_reviewer_key(
     workflow_id = await waiting(api, unknown_customer())
     login_page = await api.get("/inbox")
     assert login_page.status_code == 200 and 'name="key"' in login_page.text
-    refused = await api.post("/inbox/login", data={"key": "wrong"})
+    form = FORM_TOKEN.search(login_page.text).group(1)  # type: ignore[union-attr]
+    # a login CSRF: another site posts its own key, without this browser's form token
+    for forged in ({"key": "test-key"}, {"key": "test-key", "form_token": "x" * 43}):
+        refused = await api.post("/inbox/login", data=forged)
+        assert refused.status_code == 403 and "not sent from the inbox" in refused.text
+        assert "mcs_inbox" not in refused.headers.get("set-cookie", "")
+    refused = await api.post("/inbox/login", data={"key": "wrong", "form_token": form})
     assert refused.status_code == 401
-    logged_in = await api.post("/inbox/login", data={"key": "test-key"})
+    logged_in = await api.post("/inbox/login", data={"key": "test-key", "form_token": form})
     assert logged_in.status_code == 303
     cookie = logged_in.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
@@ -124,9 +130,15 @@ async def test_the_inbox_lists_waiting_runs_for_a_reviewer_key(
     [link] = [m.group(1) for m in LINK.finditer(listed.text) if workflow_id in _claims(m.group(1))]
     page = await api.get(link)
     assert page.status_code == 200 and "You decide as dev" in page.text
-    await api.post("/inbox/logout")
+    assert (await api.post("/inbox/logout")).status_code == 403  # no form token: still in
+    assert "Waiting for review" in (await api.get("/inbox")).text
+    out = await api.post("/inbox/logout", data={"form_token": form})
+    assert out.status_code == 303 and 'mcs_inbox=""' in out.headers["set-cookie"]
     api.cookies.clear()
     assert 'name="key"' in (await api.get("/inbox")).text
+
+
+FORM_TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]+)"')
 
 
 def _claims(path: str) -> str:
