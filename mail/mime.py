@@ -7,6 +7,8 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
+from pydantic import ValidationError
+
 from mail.filetypes import sniff_content_type
 from mail.sender_auth import MAX_HEADER_CHARS, MAX_HEADERS
 from models.email import EmailAttachment, EmailEvent, cut_body, one_line, sha256_hex
@@ -105,8 +107,8 @@ def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedE
     assert isinstance(message, EmailMessage)
     sender_name, sender = parseaddr(_header(message, "From"))
     message_id = _header(message, "Message-ID").strip()
-    parsed = ParsedEmail(
-        event=EmailEvent(
+    try:
+        event = EmailEvent(
             provider="rfc822",
             message_id=message_id if message_id.strip("<> ") else "",
             **{"from": one_line(_header(message, "From"))},
@@ -117,7 +119,11 @@ def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedE
             received_at=_received_at(message),
             auth_results=_auth_results(message),
         )
-    )
+    except ValidationError as error:  # an address or Message-ID past its limit
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UnreadableMessage(f"{where}: {first['msg']}") from None
+    parsed = ParsedEmail(event=event)
     _walk(message, parsed, max_attachments)
     if not parsed.event.message_id:
         # line endings differ between an IMAP server's copy and an uploaded file of the same mail

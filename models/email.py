@@ -15,6 +15,12 @@ from pydantic import (
 )
 
 MAX_BODY_CHARS = 256 * 1024  # a longer text body is cut (the whole message stays in the store)
+MAX_LINE = 998  # RFC 5322: a longer subject or sender name is cut, a longer Message-ID refused
+MAX_NAME = 255  # a file name, media type or mailbox name; a longer file name or type is cut
+MAX_ADDRESS = 320  # 64 for the local part, @, 255 for the domain
+MAX_RECIPIENTS = 1000
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS)]
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 PDF_CONTENT_TYPE = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -59,13 +65,18 @@ class EmailAttachment(BaseModel):
 
     _nulls = model_validator(mode="before")(nulls_dropped)
 
-    attachment_id: str = ""
+    attachment_id: Name = ""
     filename: str
     content_type: str = "application/octet-stream"
     size: int = Field(default=0, ge=0)
     sha256: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
     bytes_b64: str | None = None
-    url: str | None = None
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+
+    @field_validator("filename", "content_type")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        return one_line(value)[:MAX_NAME]
 
     @field_validator("sha256")
     @classmethod
@@ -88,15 +99,15 @@ class EmailEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    provider: str = "api"
-    account: str = ""
-    folder: str = ""
-    uid: str = ""
-    message_id: str = ""
+    provider: Name = "api"
+    account: Name = ""
+    folder: Name = ""
+    uid: Name = ""
+    message_id: Annotated[str, StringConstraints(max_length=MAX_LINE)] = ""
     from_: str = Field(default="", alias="from")
-    from_email: str
-    to: list[str] = []
-    cc: list[str] = []
+    from_email: Address
+    to: list[Address] = Field(default=[], max_length=MAX_RECIPIENTS)
+    cc: list[Address] = Field(default=[], max_length=MAX_RECIPIENTS)
     subject: str = ""
     body_text: str = ""
     body_html: str = ""
@@ -114,10 +125,15 @@ class EmailEvent(BaseModel):
     def _normalise_email(cls, value: str) -> str:
         return one_line(value).lower()
 
-    @field_validator("subject", "from_", "message_id")
+    @field_validator("message_id")
     @classmethod
     def _one_line(cls, value: str) -> str:
         return one_line(value)
+
+    @field_validator("subject", "from_")
+    @classmethod
+    def _cut_line(cls, value: str) -> str:
+        return one_line(value)[:MAX_LINE]
 
     @field_validator("body_text", "body_html")
     @classmethod

@@ -7,9 +7,9 @@ CONTRACT_SUBJECT = b"Subject: =?utf-8?b?6YeH6LSt5ZCI5ZCM?="  # 采购合同
 PLAIN = b"Content-Type: text/plain; charset=utf-8"
 
 
-def message(headers: list[bytes], body: bytes) -> bytes:
+def message(headers: list[bytes], body: bytes, sender: list[bytes] = SENDER) -> bytes:
     """A raw message of these header lines (after From and To) and this body."""
-    return b"\r\n".join([*SENDER, *headers]) + b"\r\n\r\n" + body
+    return b"\r\n".join([*sender, *headers]) + b"\r\n\r\n" + body
 
 
 def multipart(boundary: bytes, parts: list[tuple[list[bytes], bytes]]) -> bytes:
@@ -86,6 +86,29 @@ def corpus() -> dict[str, bytes]:
             [b"Subject: big", b"Message-ID: <huge@x>", PLAIN], b"A" * (3 * 1024 * 1024)
         ),
         "no-headers-at-all": b"\r\n\r\njust a body",
+        "huge-headers": message(
+            [
+                b"Subject: " + b"x" * 5000,
+                b"From: " + b"Li " * 1000 + b"<buyer@huadong.example>",
+                b"To: sales@mcs.example",
+                b"Message-ID: <long-headers@x>",
+                *mixed(b"h"),
+            ],
+            multipart(b"h", [(attachment(b"n" * 1000 + b".txt", b"text/plain"), b"a note")]),
+        ),  # fmt: skip
+        "overlong-address": message(
+            [b"Message-ID: <addr@x>", PLAIN], b"x", [b"From: <" + b"a" * 400 + b"@x.example>"]
+        ),
+        "too-many-recipients": message(
+            [
+                *SENDER[:1],
+                b"To: " + b", ".join(b"r%d@x.example" % n for n in range(1500)),
+                b"Message-ID: <rcpt@x>",
+                PLAIN,
+            ],
+            b"x",
+        ),  # fmt: skip
+        "overlong-message-id": message([b"Message-ID: <" + b"m" * 1200 + b"@x>", PLAIN], b"x"),
         "broken-base64": message(
             [b"Subject: b", b"Message-ID: <b64@x>", *mixed(b"q")],
             multipart(b"q", [(attachment(b"x.pdf", b"application/pdf", True), b"!!!!====")]),

@@ -23,6 +23,10 @@ EXPECTED = {
     "huge-body": 202,  # the body is cut for the workflow
     "no-headers-at-all": 422,  # no From address
     "broken-base64": 422,  # a "PDF" whose bytes are not one
+    "huge-headers": 202,  # the subject, the sender's name and the file name are cut
+    "overlong-address": 422,
+    "too-many-recipients": 422,
+    "overlong-message-id": 422,  # cut, it could equal another mail's
 }
 
 
@@ -45,6 +49,31 @@ async def test_a_run_from_a_huge_body_starts_with_the_body_cut(
     assert answer.status_code == 202, answer.text
     result = await run_result(dev_env.client, answer.json()["workflow_id"])
     assert result.status == "IGNORED"  # started and ran: not a contract mail
+
+
+async def test_overlong_fields_are_refused_or_cut(api: httpx.AsyncClient) -> None:
+    """Addresses, ids and lists past their limits get a 422 naming the field; display text (the
+    subject, the sender's name, a file name) is cut to one line of its limit."""
+    email = make_email().model_dump(mode="json", by_alias=True)
+    for field, value in (
+        ("from_email", "a" * 400 + "@huadong.example"),
+        ("to", [f"r{n}@x.example" for n in range(1001)]),
+        ("message_id", "<" + "m" * 1200 + "@x>"),
+        ("account", "a" * 300),
+    ):
+        answer = await api.post("/v1/orchestrations/sales-email/run", json={**email, field: value})
+        assert answer.status_code == 422, (field, answer.text)
+        assert field in answer.text
+
+    from models.email import EmailEvent
+
+    long = {**email, "subject": "s\r\nBcc: x@y" + "s" * 2000, "from": "L" * 2000}
+    long["attachments"] = [{**email["attachments"][0], "filename": "合同\n" + "n" * 400 + ".pdf"}]
+    event = EmailEvent.model_validate(long)
+    assert len(event.subject) == 998 and "\n" not in event.subject
+    assert len(event.from_) == 998
+    [attachment] = event.attachments
+    assert len(attachment.filename) == 255 and attachment.filename.startswith("合同 nnn")
 
 
 async def test_json_nulls_are_not_given(api: httpx.AsyncClient) -> None:
