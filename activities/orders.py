@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from temporalio import activity
 
@@ -32,8 +33,8 @@ class OrderActivities:
             currencies=settings.order_currencies,
         )
         findings = guard.check(input.draft, context, self._cache.get().products)
-        if input.duplicates and (earlier := self._earlier(input)) is not None:
-            findings.append(earlier)
+        if input.duplicates and (taken := self._claim(input)) is not None:
+            findings.append(taken)
         return OrderCheckResult(
             findings=findings,
             payload=guard.to_send(input.draft, context),
@@ -41,17 +42,39 @@ class OrderActivities:
             review_timeout_seconds=settings.review_timeout.total_seconds(),
         )
 
-    def _earlier(self, input: OrderCheckInput) -> Finding | None:
-        """The finding for an earlier order of the same contract by the same customer."""
+    def _claim(self, input: OrderCheckInput) -> Finding | None:
+        """Claim the contract for this run, or the finding that names the run holding it: the
+        one that ordered it, or one ordering it now. The claim is taken here, not when the order
+        is made, so two mails of one contract checked at the same moment cannot both pass;
+        `finalize` settles it (the order number, or the claim let go when no order was made)."""
         contract_no = input.contract_no or input.draft.contract_no
-        if not contract_no.strip():
+        customer_id = input.context.customer_id
+        if not contract_no.strip() or not customer_id:
             return None
+        key = (customer_id, contract_no)
         with Session(self._engine) as session:
-            row = session.get(OrderedContract, (input.context.customer_id, contract_no))
+            for _ in range(3):  # a claim let go between our insert and our read: try again
+                row = session.get(OrderedContract, key)
+                if row is not None:
+                    break
+                session.add(
+                    OrderedContract(
+                        customer_id=customer_id, contract_no=contract_no,
+                        workflow_id=input.workflow_id, sales_order_no="",
+                    )
+                )  # fmt: skip
+                try:
+                    session.commit()
+                    return None
+                except IntegrityError:  # another run claimed it a moment ago
+                    session.rollback()
         if row is None or row.workflow_id == input.workflow_id:
             return None
+        if row.sales_order_no:
+            held = f"was ordered before: {row.sales_order_no} by {row.workflow_id}"
+        else:
+            held = f"is being ordered by {row.workflow_id} (not in the ERP yet)"
         return Finding(
             code=FindingCode.DUPLICATE_CONTRACT,
-            message=f"contract {contract_no} of {row.customer_id} was ordered before: "
-            f"{row.sales_order_no} by {row.workflow_id}",
+            message=f"contract {contract_no} of {row.customer_id} {held}",
         )

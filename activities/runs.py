@@ -1,7 +1,7 @@
 """Run bookkeeping in the database: the idempotency check and the final record."""
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio import activity
 
 from models.masterdata import utcnow
@@ -64,12 +64,27 @@ class RunActivities:
                 )
             if is_new_order and result.contract_no and result.customer_id:
                 self._remember_contract(session, result)
+            self._settle_claims(session, result.workflow_id, result.sales_order_no or "")
             session.commit()
         RUNS.labels(result.status).inc()
         for error in result.errors:
             ERRORS.labels(error.code).inc()
         info = activity.info()
         self._tracer.finish(info.workflow_id or "", info.workflow_run_id or "", result.status)
+
+    @staticmethod
+    def _settle_claims(session: Session, workflow_id: str, sales_order_no: str) -> None:
+        """The contracts this run claimed at the order guard: now ordered (their order number),
+        or let go for a later mail when the run made no order."""
+        claims = select(OrderedContract).where(
+            OrderedContract.workflow_id == workflow_id, OrderedContract.sales_order_no == ""
+        )
+        for claim in session.exec(claims):
+            if sales_order_no:
+                claim.sales_order_no = sales_order_no
+                session.add(claim)
+            else:
+                session.delete(claim)
 
     @staticmethod
     def _remember_contract(session: Session, result: OrchestratorRunResult) -> None:

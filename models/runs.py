@@ -158,13 +158,14 @@ class IdempotencyRecord(SQLModel, table=True):
 
 
 class OrderedContract(SQLModel, table=True):
-    """A contract that became an ERP order: the same (customer, contract no.) again is a finding."""
+    """A contract claimed by the run ordering it (at the order guard, `sales_order_no` still
+    empty), then the ERP order it became: the same (customer, contract no.) again is a finding."""
 
     __tablename__ = "ordered_contracts"
 
     customer_id: str = SQLField(primary_key=True)
     contract_no: str = SQLField(primary_key=True)
-    workflow_id: str
+    workflow_id: str = SQLField(index=True)
     sales_order_no: str
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
 

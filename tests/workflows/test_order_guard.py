@@ -1,6 +1,7 @@
 """The order guard on the time-skipping server: each finding stops the run in an order review,
 the ERP receives nothing until a reviewer approves, and then only the run's customer."""
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.orders import OrderPayload
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
 from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.faults import Faults
 from sandbox.pdf import Contract, Item, make_contract_pdf
 from settings import Settings
 from tests.helpers import Sims, mails_to, run, start, wait_for_review
@@ -161,3 +163,58 @@ async def test_an_order_review_nobody_decides_expires(
     assert [e.code for e in result.errors] == ["ORDER_EMPTY"]
     assert any("Reminder" in s for s in mails_to(sims, "sales-ops@localhost"))
     assert result.idempotency_key not in sims.erp_orders
+
+
+async def test_two_mails_of_one_contract_at_the_same_moment_make_one_order(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    """The contract is claimed at the guard, not when the order is made: while the first run
+    waits for a slow ERP, the second is held for review, naming the run that is ordering it."""
+    pdf = contract_pdf(contract_number())
+    sims.erp_faults.faults = Faults(latency_ms=1500)
+    try:
+        handles = [await start(ts_env.client, ts_worker, make_email(pdf=pdf)) for _ in range(2)]
+        waiting = await wait_for_either_review(handles)
+        ordering = next(h for h in handles if h.id != waiting.workflow_id)
+        first = await ordering.result()
+    finally:
+        sims.erp_faults.faults = Faults()
+    assert first.status == RunStatus.SUCCESS
+    assert finding_codes(waiting) == [("DUPLICATE_CONTRACT", None)]
+    message = waiting.review.findings[0].message  # type: ignore[union-attr]
+    assert f"is being ordered by {ordering.id}" in message
+    keys = (first.idempotency_key, waiting.idempotency_key)
+    assert [key for key in keys if key in sims.erp_orders] == [first.idempotency_key]
+    second = ts_env.client.get_workflow_handle(waiting.workflow_id)
+    await second.execute_update(
+        SalesEmailWorkflow.review, ReviewDecision(decision="reject", reviewer="ops")
+    )
+
+
+async def wait_for_either_review(handles: list[Handle]) -> OrchestratorRunResult:
+    for _ in range(200):
+        for handle in handles:
+            state = await handle.query(SalesEmailWorkflow.status)
+            if state.status == RunStatus.MANUAL_REVIEW:
+                return state
+        await asyncio.sleep(0.05)
+    raise AssertionError("neither run waits for review")
+
+
+async def test_a_contract_is_let_go_by_a_run_that_made_no_order(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    """A run held for review claims its contract (a second mail of it is a duplicate); rejected,
+    it lets the contract go, and a third mail of it is not a duplicate."""
+    pdf = contract_pdf(contract_number(), ("P-100", "X-404"))
+    reject = ReviewDecision(decision="reject", reviewer="ops")
+    first, state = await waiting_order(ts_env, ts_worker, pdf)
+    assert finding_codes(state) == [("UNKNOWN_PRODUCT", 2)]
+    second, state = await waiting_order(ts_env, ts_worker, pdf)
+    assert finding_codes(state) == [("UNKNOWN_PRODUCT", 2), ("DUPLICATE_CONTRACT", None)]
+    for handle in (first, second):
+        await handle.execute_update(SalesEmailWorkflow.review, reject)
+        assert (await handle.result()).status == RunStatus.REJECTED
+    _third, state = await waiting_order(ts_env, ts_worker, pdf)
+    assert finding_codes(state) == [("UNKNOWN_PRODUCT", 2)]
+    await _third.execute_update(SalesEmailWorkflow.review, reject)
