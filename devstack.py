@@ -80,13 +80,34 @@ def temporal_command(settings: Settings) -> list[str]:
 
 @asynccontextmanager
 async def temporal_server(settings: Settings) -> AsyncIterator["subprocess.Popen[bytes]"]:
-    """The dev server (`temporal_command`), stopped by its PID."""
-    process = spawn(temporal_command(settings), settings.data_dir / "temporal.log")
+    """The dev server (`temporal_command`), stopped by its PID. If it exits while starting, the
+    error ends with the last lines of its log."""
+    for port, name in (
+        (settings.temporal_port, "MCS_TEMPORAL_PORT"),
+        (settings.temporal_ui_port, "MCS_TEMPORAL_UI_PORT"),
+    ):
+        listen(port, name).close()  # another server there would pass for ours
+    log_path = settings.data_dir / "temporal.log"
+    start = log_path.stat().st_size if log_path.exists() else 0
+    process = spawn(temporal_command(settings), log_path)
     try:
-        await wait_for_port(settings.temporal_port, process)
+        try:
+            await wait_for_port(settings.temporal_port, process)
+        except SystemExit as error:
+            with log_path.open("rb") as log:
+                log.seek(start)
+                said = [line for line in log.read().decode(errors="replace").splitlines() if line]
+            raise SystemExit("\n  ".join([str(error), *said[-5:]])) from None
         yield process
     finally:
         stop_process(process)
+
+
+def with_temporal_ports(settings: Settings) -> Settings:
+    """The settings with any free port for a Temporal port set to 0 (chosen at the last moment)."""
+    names = ("temporal_port", "temporal_ui_port")
+    updates = {name: free_port() for name in names if not getattr(settings, name)}
+    return settings.model_copy(update=updates)
 
 
 def spawn(
@@ -251,15 +272,22 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
     """Run Temporal, the simulators, the API and a worker until interrupted."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     api_socket = listen(settings.api_port)  # first: the Web UI's codec endpoint names its port
-    settings = settings.model_copy(
-        update={
-            "temporal_address": f"127.0.0.1:{settings.temporal_port}",
-            "api_port": api_socket.getsockname()[1],
-        }
-    )
+    settings = settings.model_copy(update={"api_port": api_socket.getsockname()[1]})
     async with AsyncExitStack() as stack:
         stack.callback(api_socket.close)
-        await stack.enter_async_context(temporal_server(settings))
+        chosen = not (settings.temporal_port and settings.temporal_ui_port)
+        for attempt in range(3 if chosen else 1):  # a port we chose was taken: choose again
+            ported = with_temporal_ports(settings)
+            try:
+                await stack.enter_async_context(temporal_server(ported))
+                break
+            except SystemExit as error:
+                if attempt == (2 if chosen else 0):
+                    raise
+                say(f"the Temporal dev server did not start; trying other ports ({error})")
+        settings = ported.model_copy(
+            update={"temporal_address": f"127.0.0.1:{ported.temporal_port}"}
+        )
         settings, urls = await simulators(stack, settings)
         if load_demo_masterdata(settings):
             say("loaded the demo masterdata")

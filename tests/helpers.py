@@ -308,9 +308,9 @@ class DevStack:
         )
 
 
-def api_of(printed: str) -> str:
-    """The API's URL as `mcs dev` printed it (it takes any free port for MCS_API_PORT=0)."""
-    found = re.search(r"^  API +(http://\S+)", printed, re.MULTILINE)
+def printed_url(printed: str, label: str = "API") -> str:
+    """A URL `mcs dev` printed on its `label` line (it takes any free port for a port of 0)."""
+    found = re.search(rf"^  {re.escape(label)} +(http://[^\s/]+)", printed, re.MULTILINE)
     assert found, printed
     return found.group(1)
 

@@ -7,7 +7,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from devstack import listen, serve, spawn, stop_process
+from devstack import listen, serve, spawn, stop_process, temporal_server, with_temporal_ports
+from settings import Settings
+from tests.helpers import binary, free_port
 
 
 def test_a_child_gets_its_own_process_group_but_shares_our_session(tmp_path: Path) -> None:
@@ -39,3 +41,36 @@ async def test_serve_on_any_free_port_answers_at_the_url_it_yields() -> None:
     app.get("/ping")(lambda: {"ok": True})
     async with serve(app) as url, httpx.AsyncClient() as http:
         assert (await http.get(f"{url}/ping")).json() == {"ok": True}
+
+
+def test_temporal_ports_of_0_are_chosen_and_set_ones_kept(tmp_path: Path) -> None:
+    chosen = with_temporal_ports(Settings(data_dir=tmp_path, temporal_port=0, temporal_ui_port=9))
+    assert chosen.temporal_port > 1024 and chosen.temporal_ui_port == 9
+
+
+async def test_a_dev_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    binary("temporal")
+    (tmp_path / "temporal.db").mkdir()  # where its database file should be
+    settings = Settings(data_dir=tmp_path, temporal_port=free_port(), temporal_ui_port=free_port())
+    with pytest.raises(SystemExit) as error:
+        async with temporal_server(settings):
+            pass
+    assert "the Temporal dev server exited with" in str(error.value)
+    assert "unable to open database file" in str(error.value)  # the log's last lines say why
+
+
+async def test_another_server_on_the_temporal_port_is_not_taken_for_ours(tmp_path: Path) -> None:
+    taken = listen(0)
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        for grpc, ui, name in (
+            (port, free_port(), "MCS_TEMPORAL_PORT"),
+            (free_port(), port, "MCS_TEMPORAL_UI_PORT"),
+        ):
+            settings = Settings(data_dir=tmp_path, temporal_port=grpc, temporal_ui_port=ui)
+            with pytest.raises(SystemExit, match=f"set {name} to another port"):
+                async with temporal_server(settings):
+                    pass
+    finally:
+        taken.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.demo import make_email
-from tests.helpers import api_of, free_ports, mcs_dev, missing
+from tests.helpers import free_ports, mcs_dev, missing, printed_url
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -30,10 +30,10 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
 
     browser_path = chromium()
     root = Path(tempfile.mkdtemp(prefix="mcs-ui-"))
-    ports = free_ports("temporal", "ui", "metrics")
+    ports = free_ports("metrics")
     key = base64.b64encode(os.urandom(32)).decode()
     env = {**os.environ, "MCS_DATA_DIR": str(root), "MCS_API_PORT": "0",
-           "MCS_TEMPORAL_PORT": str(ports["temporal"]), "MCS_TEMPORAL_UI_PORT": str(ports["ui"]),
+           "MCS_TEMPORAL_PORT": "0", "MCS_TEMPORAL_UI_PORT": "0",
            "MCS_PAYLOAD_KEY": f"k1:{key}",
            "MCS_WORKER_METRICS_PORT": str(ports["metrics"])}  # fmt: skip
     async with mcs_dev(root, env) as dev:
@@ -41,14 +41,14 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
         email = make_email(filename="合同_某某不知名公司.pdf").model_dump(
             mode="json", by_alias=True
         )
-        async with httpx.AsyncClient(base_url=api_of(printed)) as api:
+        async with httpx.AsyncClient(base_url=printed_url(printed)) as api:
             answer = await api.post(
                 "/v1/orchestrations/sales-email/run",
                 json=email,
                 headers={"X-API-Key": "mcs-dev-key"},
             )
         workflow_id = answer.json()["workflow_id"]
-        ui = f"http://127.0.0.1:{ports['ui']}/namespaces/default/workflows"
+        ui = f"{printed_url(printed, 'Web UI')}/namespaces/default/workflows"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=browser_path, args=CHROMIUM_FLAGS
