@@ -98,15 +98,32 @@ async def read_run(
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()
         if description.status == WorkflowExecutionStatus.RUNNING:
+            waiting = await _waiting(description)
+            if waiting is not None:
+                return waiting
             # bounded as a whole: a query to a run whose worker was killed goes to that worker's
-            # queue until the run moves on (about 10 s in a reduction; see issue 16's note for a
-            # hang this bound does not end)
+            # sticky queue until the server gives up on it (about 10 s)
             return await _bounded(
                 handle.query(SalesEmailWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             )
     except (RPCError, TimeoutError):
         pass
     return from_search_attributes(description)
+
+
+async def _waiting(description: WorkflowExecutionDescription) -> OrchestratorRunResult | None:
+    """A run waiting for a review as it published itself on entering the review (its memo), so
+    that reading it needs no worker; None for any other run, or a run from before the memo."""
+    if description.typed_search_attributes.get(sa.STATUS) != RunStatus.MANUAL_REVIEW:
+        return None
+    try:
+        state = await description.memo_value(sa.WAITING, None, type_hint=OrchestratorRunResult)
+    except Exception as error:  # noqa: BLE001 - unreadable (a codec key gone?): ask the worker
+        log.warning("the memo of %s is not readable: %s", description.id, type(error).__name__)
+        return None
+    if not isinstance(state, OrchestratorRunResult) or state.status != RunStatus.MANUAL_REVIEW:
+        return None
+    return state
 
 
 async def _bounded(query: Awaitable[OrchestratorRunResult]) -> OrchestratorRunResult:

@@ -19,9 +19,12 @@ SENDER_AUTH = "sender-auth"
 CONTRACT_CHOICE = "contract-choice"
 # Patch: a reminder to the reviewers at half the review timeout.
 REVIEW_REMINDER = "review-reminder"
+# Patch: a run waiting for a review keeps its state in its memo, so the API reads a waiting run
+# (its detail, review page, inbox line) from describe, with no query a worker must answer.
+REVIEW_MEMO = "review-memo"
 # Every patch of SalesEmailWorkflow, oldest first (see "Retiring a patch" in the README).
 PATCHES = (
     LEAN_UPSERTS, REVIEW_REMINDER, MERGED_UPSERTS, LOCAL_NOTIFY, ORDER_GUARD, CONTRACT_CHOICE,
-    SENDER_AUTH,
+    SENDER_AUTH, REVIEW_MEMO,
 )  # fmt: skip
 RETIRED_PATCHES = ()  # deprecated: their markers may still be in recorded histories

@@ -174,7 +174,7 @@ class SalesEmailWorkflow:
         book = self._book
         book.state.review = review
         book.state.status = RunStatus.MANUAL_REVIEW
-        book.publish()
+        book.publish(memo=workflow.patched(patches.REVIEW_MEMO))
         self._review.reset()
         await self._tell_reviewers(mail)
         try:  # the wait counts from after the mail, as it always has (recorded timers)

@@ -52,8 +52,13 @@ class RunBook:
         if visible or not self.sa.lean:
             self.publish()
 
-    def publish(self) -> None:
+    def publish(self, memo: bool = False) -> None:
+        """The status, step and customer as search attributes; with `memo`, the whole run as it
+        waits for a review, as the memo `sa.WAITING` (describe reads it; no worker needs to
+        answer a query for it)."""
         self.sa.state(self.state.status, self.state.step, self.state.customer_id)
+        if memo:
+            workflow.upsert_memo({sa.WAITING: self.state})
 
     def set_customer(self, customer_id: str | None) -> None:
         self.state.customer_id = customer_id

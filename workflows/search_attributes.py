@@ -15,6 +15,7 @@ STATUS = SearchAttributeKey.for_keyword("SalesEmailStatus")
 STEP = SearchAttributeKey.for_keyword("SalesEmailStep")
 
 ALL = [MESSAGE_ID, CUSTOMER_ID, STATUS, STEP]
+WAITING = "waiting_run"  # the memo of a run waiting for a review: its state (OrchestratorRunResult)
 
 
 class Publisher:

@@ -1,0 +1,64 @@
+"""A run waiting for a review is read without its worker: its state is in its memo (encrypted
+with the payload key), so the run detail and the review page answer at once while no worker runs,
+with the review (its reason, the contact's customer), not only what the search attributes know."""
+
+import base64
+import os
+import uuid
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from models.codec import ENCODING, data_converter
+from models.runs import ReviewDecision, RunStatus
+from sandbox.demo import make_email
+from settings import Settings
+from storage.signed_urls import sign_review_token
+from tests.helpers import by_reference, open_api, running_worker, wait_for_review
+from workflows import search_attributes as sa
+from workflows.sales_email import SalesEmailWorkflow
+
+KEY = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
+
+
+async def test_a_waiting_run_is_read_while_no_worker_runs(
+    dev_env: WorkflowEnvironment, dev_settings: Settings
+) -> None:
+    own = dev_settings.model_copy(update={"task_queue": f"memo-{uuid.uuid4()}", "payload_key": KEY})
+    client = Client(
+        dev_env.client.service_client, namespace=dev_env.client.namespace,
+        data_converter=data_converter(KEY),
+    )  # fmt: skip
+    email = make_email(filename="合同_某某不知名公司.pdf")
+    async with running_worker(client, own):
+        handle = await client.start_workflow(
+            SalesEmailWorkflow.run, by_reference(email, own),
+            id=f"memo-{uuid.uuid4()}", task_queue=own.task_queue,
+        )  # fmt: skip
+        asked = await wait_for_review(handle)
+    # no worker polls the run's task queue now
+    raw = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+        )
+    )
+    memo = raw.workflow_execution_info.memo.fields[sa.WAITING]
+    assert memo.metadata["encoding"] == ENCODING and b"C00" not in memo.data
+    async for api in open_api(own, dev_env, client):
+        run = (await api.get(f"/v1/orchestrations/sales-email/runs/{handle.id}")).json()
+        # the search attributes alone have no review: these came from the memo
+        assert run["status"] == "MANUAL_REVIEW" and run["review"] is not None, run
+        assert asked.review is not None
+        assert run["review"]["reason"] == asked.review.reason == "CUSTOMER_MATCH_LOW_SCORE"
+        assert run["review"]["contact_customer_id"] == "C001"
+        assert asked.review.deadline is not None
+        deadline = int(asked.review.deadline.timestamp())
+        token = sign_review_token(handle.id, "ops@mcs.example", deadline, own.file_url_secret)
+        page = await api.get(f"/review/{token}")
+        assert page.status_code == 200 and "Which customer is it?" in page.text
+    async with running_worker(client, own):
+        reject = ReviewDecision(decision="reject", reviewer="ops")
+        await handle.execute_update(SalesEmailWorkflow.review, reject)
+        assert (await handle.result()).status == RunStatus.REJECTED
