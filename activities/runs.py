@@ -88,14 +88,18 @@ class RunActivities:
 
     @staticmethod
     def _remember_contract(session: Session, result: OrchestratorRunResult) -> None:
-        """The first order of a contract is what later duplicates are named after."""
+        """The first order of a contract is what later duplicates are named after; it also
+        takes the place of another run's claim that made no order yet (an approved duplicate
+        ordered first, or a claim left by a run stopped before its finalize)."""
         key = (result.customer_id, result.contract_no)
-        if session.get(OrderedContract, key) is None:
-            session.add(
-                OrderedContract(
-                    customer_id=result.customer_id or "",
-                    contract_no=result.contract_no or "",
-                    workflow_id=result.workflow_id,
-                    sales_order_no=result.sales_order_no or "",
-                )
-            )
+        row = session.get(OrderedContract, key)
+        if row is None:
+            row = OrderedContract(
+                customer_id=result.customer_id or "", contract_no=result.contract_no or "",
+                workflow_id="", sales_order_no="",
+            )  # fmt: skip
+        elif row.sales_order_no:
+            return
+        row.workflow_id = result.workflow_id
+        row.sales_order_no = result.sales_order_no or ""
+        session.add(row)

@@ -218,3 +218,26 @@ async def test_a_contract_is_let_go_by_a_run_that_made_no_order(
     _third, state = await waiting_order(ts_env, ts_worker, pdf)
     assert finding_codes(state) == [("UNKNOWN_PRODUCT", 2)]
     await _third.execute_update(SalesEmailWorkflow.review, reject)
+
+
+async def test_an_approved_duplicate_that_orders_first_is_what_later_mails_name(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    """A run holds the contract in its review; a second mail of it is approved by a reviewer
+    and ordered: its order, not the first run's claim, is what a third mail is a duplicate of."""
+    pdf = contract_pdf(contract_number(), ("P-100", "X-404"))
+    first, _ = await waiting_order(ts_env, ts_worker, pdf)
+    second, state = await waiting_order(ts_env, ts_worker, pdf)
+    draft = state.order_payload
+    assert draft is not None
+    fixed = [line.model_copy(update={"product_code": "P-200"}) for line in draft.lines[1:]]
+    corrected = draft.model_copy(update={"lines": draft.lines[:1] + fixed})
+    ordered = await approve(second, corrected)
+    assert ordered.status == RunStatus.SUCCESS and ordered.sales_order_no
+    third, state = await waiting_order(ts_env, ts_worker, pdf)
+    assert state.review is not None
+    [duplicate] = [f for f in state.review.findings if f.code == "DUPLICATE_CONTRACT"]
+    assert f"ordered before: {ordered.sales_order_no} by {second.id}" in duplicate.message
+    reject = ReviewDecision(decision="reject", reviewer="ops")
+    for handle in (first, third):
+        await handle.execute_update(SalesEmailWorkflow.review, reject)
