@@ -8,6 +8,7 @@ match a cookie of the same flags (double submit), so another site cannot log a r
 own key (a login CSRF) or out.
 """
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -24,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, find_key
@@ -53,6 +54,7 @@ FORM_COOKIE = "mcs_form"
 FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 SESSION_SECONDS = 12 * 3600
 FORM_BYTES = 256 * 1024
+INBOX_READS = 8  # runs of the inbox read at once (each: describe, its first history event)
 REASONS = {
     "CUSTOMER_MATCH_LOW_SCORE": "the contract file's name matches no customer well enough",
     "CUSTOMER_CONTACT_MISMATCH": "the contract names another customer than the sender's own",
@@ -320,29 +322,40 @@ async def inbox(
             page("login", base=_base(settings), error="", form=token), token, settings
         )
     query = "WorkflowType = 'SalesEmailWorkflow' AND SalesEmailStatus = 'MANUAL_REVIEW'"
-    runs: list[dict[str, Any]] = []
-    async for execution in temporal.list_workflows(query, limit=100):
-        run = await read_run(temporal, db, execution.id)
-        if run is None or run.review is None or run.review.deadline is None:
-            continue
-        expires = int(run.review.deadline.timestamp())
-        started = execution.start_time or datetime.now(UTC)
-        email = await _email(temporal, run.workflow_id)
-        runs.append(
-            {
-                "started": started,
-                "age": _age(datetime.now(UTC) - started),
-                "kind": run.review.kind,
-                "reason": run.review.reason,
-                "subject": email.subject if email else "",
-                "link": make_review_url(
-                    settings.api_url, run.workflow_id, reviewer, expires, settings.file_url_secret
-                ),
-            }
-        )
+    executions = [execution async for execution in temporal.list_workflows(query, limit=100)]
+    bound = asyncio.Semaphore(INBOX_READS)
+
+    async def line(execution: WorkflowExecution) -> dict[str, Any] | None:
+        async with bound:
+            return await _inbox_line(execution, temporal, db, settings, reviewer)
+
+    found = await asyncio.gather(*(line(execution) for execution in executions))
+    runs = [run for run in found if run is not None]
     runs.sort(key=lambda r: r["started"], reverse=True)
     listed = page("inbox", base=_base(settings), reviewer=reviewer, runs=runs, form=token)
     return _with_form_token(listed, token, settings)
+
+
+async def _inbox_line(
+    execution: WorkflowExecution, temporal: Client, db: Session, settings: Settings, reviewer: str
+) -> dict[str, Any] | None:
+    """One waiting run as the inbox lists it, with a personal link for `reviewer`."""
+    run = await read_run(temporal, db, execution.id)
+    if run is None or run.review is None or run.review.deadline is None:
+        return None
+    expires = int(run.review.deadline.timestamp())
+    started = execution.start_time or datetime.now(UTC)
+    email = await _email(temporal, run.workflow_id)
+    return {
+        "started": started,
+        "age": _age(datetime.now(UTC) - started),
+        "kind": run.review.kind,
+        "reason": run.review.reason,
+        "subject": email.subject if email else "",
+        "link": make_review_url(
+            settings.api_url, run.workflow_id, reviewer, expires, settings.file_url_secret
+        ),
+    }
 
 
 def _age(delta: Any) -> str:
