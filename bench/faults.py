@@ -59,14 +59,23 @@ async def submit_all(api: httpx.AsyncClient, count: int) -> list[str]:
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
+READS: list[float] = []  # seconds of every run detail read, and of the failed ones
+FAILED_READS: list[str] = []
+
+
 async def statuses(api: httpx.AsyncClient, workflow_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for workflow_id in workflow_ids:
+        asked = time.monotonic()
         try:
             response = await api.get(f"{RUNS}/{workflow_id}")
             found[workflow_id] = response.json().get("status", "?") if response.is_success else "?"
-        except httpx.HTTPError:
+            if not response.is_success:
+                FAILED_READS.append(f"HTTP {response.status_code}")
+        except httpx.HTTPError as error:
             found[workflow_id] = "?"
+            FAILED_READS.append(type(error).__name__)
+        READS.append(time.monotonic() - asked)
     return found
 
 
@@ -141,6 +150,15 @@ def report(count: int, found: dict[str, str], orders: list[dict[str, Any]], afte
     print(f"emails with 0 or 2+ orders, or an order without SUCCESS: {len(extra)} {extra}")
     print(f"ERP orders in all:            {len(orders)}")
     print(f"worker restart -> last run done: {after:.1f} s")
+    reads = sorted(READS)
+    if reads:
+        p50, p99 = reads[len(reads) // 2], reads[min(len(reads) - 1, int(len(reads) * 0.99))]
+        slow = sum(1 for r in reads if r >= 1.0)
+        print(
+            f"run detail reads meanwhile:   {len(reads)}, p50 {p50 * 1000:.0f} ms, p99 "
+            f"{p99 * 1000:.0f} ms, max {reads[-1]:.1f} s, {slow} of 1 s or more, "
+            f"failed {len(FAILED_READS)} {sorted(set(FAILED_READS))}"
+        )
 
 
 if __name__ == "__main__":
