@@ -23,6 +23,7 @@ from workflows.sales_email import SalesEmailWorkflow
 from workflows.sales_email_rules import DraftHasFindings
 
 UPDATE_TIMEOUT = timedelta(seconds=10)
+UNCONFIRMED = "sent, but no worker confirmed it in time: it may be taken when one is back"
 
 
 async def decide(
@@ -53,7 +54,17 @@ async def decide(
         refused = isinstance(cause, ApplicationError) and cause.type == DraftHasFindings.__name__
         raise HTTPException(422 if refused else 409, f"review not accepted: {cause}") from error
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise HTTPException(503, "the worker did not answer in time; try again") from error
+        # Temporal keeps an update it admitted: a worker back later may still take it
+        summary = review_summary(decision)
+        await run_in_threadpool(
+            record, db, decision.reviewer or "", f"review.{decision.decision}.unconfirmed",
+            workflow_id, f"{summary}; {UNCONFIRMED}" if summary else UNCONFIRMED,
+        )  # fmt: skip
+        raise HTTPException(
+            503,
+            "no worker confirmed the decision in time. It may still be taken when a worker picks"
+            " the run up; look at the run again in a minute before you decide again",
+        ) from error
     except RPCError as error:
         raise HTTPException(
             409 if "not found" not in str(error).lower() else 404, str(error)

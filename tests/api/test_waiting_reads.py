@@ -5,14 +5,17 @@ with the review (its reason, the contact's customer), not only what the search a
 import base64
 import os
 import uuid
+from datetime import timedelta
 
+import pytest
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from api import reviews
 from models.codec import ENCODING, data_converter
-from models.runs import ReviewDecision, RunStatus
+from models.runs import RunStatus
 from sandbox.demo import make_email
 from settings import Settings
 from storage.signed_urls import sign_review_token
@@ -24,8 +27,11 @@ KEY = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
 
 
 async def test_a_waiting_run_is_read_while_no_worker_runs(
-    dev_env: WorkflowEnvironment, dev_settings: Settings
+    dev_env: WorkflowEnvironment, dev_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """...and a decision sent meanwhile answers 503 saying it may still be taken, with the
+    attempt audited: Temporal keeps the update it admitted, and a worker back later takes it."""
+    monkeypatch.setattr(reviews, "UPDATE_TIMEOUT", timedelta(seconds=2))
     own = dev_settings.model_copy(update={"task_queue": f"memo-{uuid.uuid4()}", "payload_key": KEY})
     client = Client(
         dev_env.client.service_client, namespace=dev_env.client.namespace,
@@ -58,7 +64,13 @@ async def test_a_waiting_run_is_read_while_no_worker_runs(
         token = sign_review_token(handle.id, "ops@mcs.example", deadline, own.file_url_secret)
         page = await api.get(f"/review/{token}")
         assert page.status_code == 200 and "Which customer is it?" in page.text
+        posted = await api.post(f"/review/{token}", data={"decision": "reject"})
+        assert posted.status_code == 503 and "It may still be taken" in posted.text
+        audit = (await api.get("/v1/audit", params={"target": handle.id})).json()
+        [attempt] = [a for a in audit if a["action"] == "review.reject.unconfirmed"]
+        assert attempt["actor"] == "ops@mcs.example"
     async with running_worker(client, own):
-        reject = ReviewDecision(decision="reject", reviewer="ops")
-        await handle.execute_update(SalesEmailWorkflow.review, reject)
-        assert (await handle.result()).status == RunStatus.REJECTED
+        ended = await handle.result()
+    assert ended.status == RunStatus.REJECTED  # the decision sent while no worker ran
+    assert ended.review is not None and ended.review.decision is not None
+    assert ended.review.decision.reviewer == "ops@mcs.example"
