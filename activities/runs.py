@@ -4,17 +4,21 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 
+from models.actions import Action, action_row
 from models.masterdata import utcnow
 from models.results import FinalizeInput, IdempotencyInput, IdempotencyResult
 from models.runs import (
     IdempotencyRecord,
     OrchestratorRunResult,
     OrderedContract,
+    ReviewDecision,
     RunRecord,
     RunStatus,
 )
 from telemetry.metrics import ERRORS, IDEMPOTENCY_HITS, RUNS
 from telemetry.tracing import Tracer
+
+SIGNALLED = "by the review_decision signal (the Web UI): the name was typed, not authenticated"
 
 
 class RunActivities:
@@ -65,12 +69,31 @@ class RunActivities:
             if is_new_order and result.contract_no and result.customer_id:
                 self._remember_contract(session, result)
             self._settle_claims(session, result.workflow_id, result.sales_order_no or "")
+            for decision in input.signalled:
+                self._audit_signal(session, result.workflow_id, decision)
             session.commit()
         RUNS.labels(result.status).inc()
         for error in result.errors:
             ERRORS.labels(error.code).inc()
         info = activity.info()
         self._tracer.finish(info.workflow_id or "", info.workflow_run_id or "", result.status)
+
+    @staticmethod
+    def _audit_signal(session: Session, workflow_id: str, decision: ReviewDecision) -> None:
+        """A decision taken by signal, as an action of the name typed with it (once, however
+        often finalize runs): no key vouches for that name."""
+        summary = "; ".join(p for p in (decision.summary(), SIGNALLED) if p)
+        row = action_row(
+            f"{decision.reviewer or '?'} (signal, unverified)",
+            f"review.{decision.decision}",
+            workflow_id,
+            summary,
+        )
+        done = select(Action).where(
+            Action.target == row.target, Action.actor == row.actor, Action.action == row.action
+        )
+        if session.exec(done).first() is None:
+            session.add(row)
 
     @staticmethod
     def _settle_claims(session: Session, workflow_id: str, sales_order_no: str) -> None:

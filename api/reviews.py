@@ -55,7 +55,7 @@ async def decide(
         raise HTTPException(422 if refused else 409, f"review not accepted: {cause}") from error
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
         # Temporal keeps an update it admitted: a worker back later may still take it
-        summary = review_summary(decision)
+        summary = decision.summary()
         await run_in_threadpool(
             record, db, decision.reviewer or "", f"review.{decision.decision}.unconfirmed",
             workflow_id, f"{summary}; {UNCONFIRMED}" if summary else UNCONFIRMED,
@@ -75,14 +75,6 @@ async def decide(
         decision.reviewer,
         f"review.{taken.decision}",
         workflow_id,
-        review_summary(taken),
+        taken.summary(),
     )
     return taken
-
-
-def review_summary(decision: ReviewDecision) -> str:
-    parts = [f"customer {decision.customer_id}" if decision.customer_id else ""]
-    if decision.order_payload is not None:
-        parts.append(f"order corrected ({len(decision.order_payload.lines)} lines)")
-    parts.append(f"comment: {decision.comment}" if decision.comment else "")
-    return "; ".join(p for p in parts if p)

@@ -11,6 +11,7 @@ from models.masterdata import utcnow
 from telemetry.redact import redact
 
 SUMMARY_CHARS = 1000
+ACTOR_CHARS = 200
 
 
 class Action(SQLModel, table=True):
@@ -34,8 +35,15 @@ class ActionOut(BaseModel):
     summary: str
 
 
+def action_row(actor: str, action: str, target: str, summary: str) -> Action:
+    """An action row, its summary redacted and cut (and a typed name cut)."""
+    return Action(
+        actor=actor[:ACTOR_CHARS], action=action, target=target,
+        summary=redact(summary)[:SUMMARY_CHARS],
+    )  # fmt: skip
+
+
 def record(session: Session, actor: str, action: str, target: str, summary: str) -> None:
     """Write one action row now (its own commit)."""
-    row = Action(actor=actor, action=action, target=target, summary=redact(summary)[:SUMMARY_CHARS])
-    session.add(row)
+    session.add(action_row(actor, action, target, summary))
     session.commit()

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from models.email import EmailAttachment
 from models.orders import Finding, GuardContext, Lenient, OrderPayload
-from models.runs import Candidate, ErrorCode, OrchestratorRunResult
+from models.runs import Candidate, ErrorCode, OrchestratorRunResult, ReviewDecision
 
 
 class ContractMeta(Lenient):
@@ -209,6 +209,8 @@ class NotifyResult:
 class FinalizeInput:
     result: OrchestratorRunResult
     blobs: list[str] = field(default_factory=list)  # the run's files, for the retention
+    # review decisions taken by signal (the Web UI): audited with the name typed, as unverified
+    signalled: list[ReviewDecision] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -82,6 +82,14 @@ class ReviewDecision(BaseModel):
     def _reviewer_stripped(cls, value: str) -> str:
         return value.strip()
 
+    def summary(self) -> str:
+        """What was decided, for the audit of people (the customer, a correction, the comment)."""
+        parts = [f"customer {self.customer_id}" if self.customer_id else ""]
+        if self.order_payload is not None:
+            parts.append(f"order corrected ({len(self.order_payload.lines)} lines)")
+        parts.append(f"comment: {self.comment}" if self.comment else "")
+        return "; ".join(p for p in parts if p)
+
 
 class OrchestratorRunResult(BaseModel):
     """The state and outcome of one sales-email run (the `status` query and the run API)."""

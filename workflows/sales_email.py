@@ -22,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
         CustomerMatch,
         ErpInput,
         ErpResult,
-        FinalizeInput,
         IdempotencyInput,
         IdempotencyResult,
         MasterdataInfo,
@@ -294,7 +293,6 @@ class SalesEmailWorkflow:
         """Record the outcome (retried until the database answers), after every handler ended."""
         self._book.state.finished_at = workflow.now()
         self._book.publish()
-        files = rules.files_of(self._book.event)
-        finalize = FinalizeInput(result=self._book.state, blobs=files)
+        finalize = rules.finalize_input(self._book.state, self._book.event, self._review.signalled)
         await self._steps.run(Step.FINALIZE, RunActivities.finalize, finalize)
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -18,6 +18,7 @@ class Review:
     def __init__(self, book: RunBook) -> None:
         self._book = book
         self.decision: ReviewDecision | None = None
+        self.signalled: list[ReviewDecision] = []  # taken by signal: no key vouches for the name
 
     def validate(self, decision: ReviewDecision) -> None:
         """Raise ValueError unless the decision can be taken now (before history is written)."""
@@ -38,6 +39,7 @@ class Review:
         except ValueError as error:
             workflow.logger.warning("review signal ignored: %s", error)
             return
+        self.signalled.append(decision)
         self.take(decision)
 
     async def wait(

@@ -13,6 +13,7 @@ from models.results import (
     ContractResult,
     ContractSignal,
     CustomerMatch,
+    FinalizeInput,
     OrderCheckInput,
     OrderPayloadInput,
     SignalInput,
@@ -82,6 +83,13 @@ def _validate_order_decision(decision: ReviewDecision, context: GuardContext | N
 def files_of(event: EmailEvent | None) -> list[str]:
     """The sha256 of every file the run's email brought (what the retention may remove)."""
     return [a.sha256 for a in event.attachments if a.sha256] if event else []
+
+
+def finalize_input(
+    state: OrchestratorRunResult, event: EmailEvent | None, signalled: list[ReviewDecision]
+) -> FinalizeInput:
+    """What `finalize` records: the outcome, the run's files, and the decisions by signal."""
+    return FinalizeInput(result=state, blobs=files_of(event), signalled=list(signalled))
 
 
 def unauthenticated(match: CustomerMatch) -> CustomerMatch:

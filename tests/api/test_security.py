@@ -1,5 +1,6 @@
 """Scoped, named keys: each route needs its scope; people's actions are audited by key name."""
 
+import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator
@@ -9,9 +10,11 @@ import httpx
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from models.runs import ReviewDecision, RunStatus
 from sandbox.demo import make_email
 from settings import SCOPES, Settings
 from tests.helpers import finished, open_api
+from workflows.sales_email import SalesEmailWorkflow
 
 RUNS = "/v1/orchestrations/sales-email/runs"
 KEYS = {scope: f"key-{scope.replace(':', '-')}-0123456789" for scope in SCOPES}
@@ -122,3 +125,26 @@ async def test_a_review_is_decided_by_the_keys_name_and_audited(
     ]
     assert mine[0]["summary"] == "name: 'Secure Ltd.' -> 'Secure Holding Ltd.'"
     assert mine[1]["summary"] == "created"
+
+
+async def test_a_review_decided_by_signal_is_audited_as_unverified(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
+    """The Web UI's signal carries a typed name: the audit has it, marked as no key's."""
+    submitted = email("合同_不认识的公司.pdf")
+    answer = await api.post("/v1/orchestrations/sales-email/run", json=submitted)
+    workflow_id = answer.json()["workflow_id"]
+    assert (await finished(api, workflow_id))["status"] == "MANUAL_REVIEW"
+    handle = dev_env.client.get_workflow_handle_for(SalesEmailWorkflow.run, workflow_id)
+    typed = ReviewDecision(decision="approve", customer_id="C001", reviewer="ops-anna")
+    await handle.signal(SalesEmailWorkflow.review_decision, typed)
+    assert (await handle.result()).status == RunStatus.SUCCESS
+    for _ in range(50):  # finalize writes it, a moment after the run shows SUCCESS
+        rows = (await api.get("/v1/audit", params={"target": workflow_id})).json()
+        if rows:
+            break
+        await asyncio.sleep(0.1)
+    assert [(a["actor"], a["action"]) for a in rows] == [
+        ("ops-anna (signal, unverified)", "review.approve")
+    ]
+    assert "customer C001" in rows[0]["summary"] and "not authenticated" in rows[0]["summary"]
