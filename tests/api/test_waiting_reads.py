@@ -2,6 +2,7 @@
 with the payload key), so the run detail and the review page answer at once while no worker runs,
 with the review (its reason, the contact's customer), not only what the search attributes know."""
 
+import asyncio
 import base64
 import os
 import uuid
@@ -70,7 +71,7 @@ async def test_a_waiting_run_is_read_while_no_worker_runs(
         [attempt] = [a for a in audit if a["action"] == "review.reject.unconfirmed"]
         assert attempt["actor"] == "ops@mcs.example"
     async with running_worker(client, own):
-        ended = await handle.result()
+        ended = await asyncio.wait_for(handle.result(), 60)
     assert ended.status == RunStatus.REJECTED  # the decision sent while no worker ran
     assert ended.review is not None and ended.review.decision is not None
     assert ended.review.decision.reviewer == "ops@mcs.example"
