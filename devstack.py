@@ -275,14 +275,15 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
     settings = settings.model_copy(update={"api_port": api_socket.getsockname()[1]})
     async with AsyncExitStack() as stack:
         stack.callback(api_socket.close)
-        chosen = not (settings.temporal_port and settings.temporal_ui_port)
-        for attempt in range(3 if chosen else 1):  # a port we chose was taken: choose again
+        # ports we choose may be taken before the server binds them: choose again
+        attempts = 1 if settings.temporal_port and settings.temporal_ui_port else 3
+        for attempt in range(1, attempts + 1):
             ported = with_temporal_ports(settings)
             try:
                 await stack.enter_async_context(temporal_server(ported))
                 break
             except SystemExit as error:
-                if attempt == (2 if chosen else 0):
+                if attempt == attempts:
                     raise
                 say(f"the Temporal dev server did not start; trying other ports ({error})")
         settings = ported.model_copy(

@@ -404,8 +404,7 @@ async def login(request: Request, settings: SettingsDep) -> Response:
     key = find_key(settings, form.get("key", ""))
     if key is None or not key.allows("runs:review"):
         error = "That key is not valid for reviews (it needs the scope runs:review)."
-        again = page("login", 401, base=_base(settings), error=error, form=form["form_token"])
-        return again
+        return page("login", 401, base=_base(settings), error=error, form=form["form_token"])
     expires = int(time.time()) + SESSION_SECONDS
     response = RedirectResponse(f"{_base(settings)}/inbox", status_code=303)
     response.set_cookie(

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from models.email import EmailEvent
 from sandbox.demo import make_email
 from sandbox.hostile import corpus
 from settings import Settings
@@ -65,8 +66,6 @@ async def test_overlong_fields_are_refused_or_cut(api: httpx.AsyncClient) -> Non
         assert answer.status_code == 422, (field, answer.text)
         [error] = answer.json()["detail"]
         assert field in error["loc"] and "input" not in error  # what is wrong, not the input back
-
-    from models.email import EmailEvent
 
     long = {**email, "subject": "s\r\nBcc: x@y" + "s" * 2000, "from": "L" * 2000}
     long["attachments"] = [{**email["attachments"][0], "filename": "合同\n" + "n" * 400 + ".pdf"}]
