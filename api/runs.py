@@ -6,7 +6,12 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+)
 from temporalio.service import RPCError
 
 from api.outbox import queued_run
@@ -98,7 +103,7 @@ async def read_run(
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()
         if description.status == WorkflowExecutionStatus.RUNNING:
-            waiting = await _waiting(description)
+            waiting = await waiting_state(description)
             if waiting is not None:
                 return waiting
             # bounded as a whole: a query to a run whose worker was killed goes to that worker's
@@ -111,15 +116,16 @@ async def read_run(
     return from_search_attributes(description)
 
 
-async def _waiting(description: WorkflowExecutionDescription) -> OrchestratorRunResult | None:
+async def waiting_state(execution: WorkflowExecution) -> OrchestratorRunResult | None:
     """A run waiting for a review as it published itself on entering the review (its memo), so
-    that reading it needs no worker; None for any other run, or a run from before the memo."""
-    if description.typed_search_attributes.get(sa.STATUS) != RunStatus.MANUAL_REVIEW:
+    that reading it needs no worker; None for any other run, or a run from before the memo.
+    `execution`: from `describe`, or a listing (visibility holds the memo too)."""
+    if execution.typed_search_attributes.get(sa.STATUS) != RunStatus.MANUAL_REVIEW:
         return None
     try:
-        state = await description.memo_value(sa.WAITING, None, type_hint=OrchestratorRunResult)
+        state = await execution.memo_value(sa.WAITING, None, type_hint=OrchestratorRunResult)
     except Exception as error:  # noqa: BLE001 - unreadable (a codec key gone?): ask the worker
-        log.warning("the memo of %s is not readable: %s", description.id, type(error).__name__)
+        log.warning("the memo of %s is not readable: %s", execution.id, type(error).__name__)
         return None
     if not isinstance(state, OrchestratorRunResult) or state.status != RunStatus.MANUAL_REVIEW:
         return None

@@ -30,7 +30,7 @@ from temporalio.service import RPCError
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, find_key
 from api.reviews import decide
-from api.runs import read_run
+from api.runs import read_run, waiting_state
 from models.email import EmailEvent
 from models.masterdata import Customer
 from models.orders import OrderLine
@@ -54,7 +54,7 @@ FORM_COOKIE = "mcs_form"
 FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 SESSION_SECONDS = 12 * 3600
 FORM_BYTES = 256 * 1024
-INBOX_READS = 8  # runs of the inbox read at once (each: describe, its first history event)
+INBOX_READS = 8  # runs of the inbox read at once (each: its first history event, for the subject)
 REASONS = {
     "CUSTOMER_MATCH_LOW_SCORE": "the contract file's name matches no customer well enough",
     "CUSTOMER_CONTACT_MISMATCH": "the contract names another customer than the sender's own",
@@ -339,8 +339,9 @@ async def inbox(
 async def _inbox_line(
     execution: WorkflowExecution, temporal: Client, db: Session, settings: Settings, reviewer: str
 ) -> dict[str, Any] | None:
-    """One waiting run as the inbox lists it, with a personal link for `reviewer`."""
-    run = await read_run(temporal, db, execution.id)
+    """One waiting run as the inbox lists it, with a personal link for `reviewer` (from the
+    listing's memo; a run from before the memo is read on its own)."""
+    run = await waiting_state(execution) or await read_run(temporal, db, execution.id)
     if run is None or run.review is None or run.review.deadline is None:
         return None
     expires = int(run.review.deadline.timestamp())
