@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -25,16 +26,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from models import run_contract as contract
 from models.codec import data_converter
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import PollInput, StartRefused
 from models.results import PurgeInput
-from models.runs import OrchestratorRunResult, RunStatus, SubmitAnswer
+from models.runs import RunStatus, RunView, SubmitAnswer
 from settings import MailboxConfig, Settings
-from workflows import search_attributes as sa
-from workflows.blob_retention import BlobRetentionWorkflow
-from workflows.mailbox_poll import MailboxPollWorkflow
-from workflows.sales_email import SalesEmailWorkflow
 
 START_TIMEOUT = 60.0
 # A start Temporal refuses with these is refused for good (an input too large or invalid);
@@ -67,14 +65,13 @@ async def start_run(client: Client, event: EmailEvent, task_queue: str) -> Submi
     """Start the email's workflow; a second submission attaches to the first run."""
     workflow_id = workflow_id_for(event.message_id)
     try:
-        handle: WorkflowHandle[
-            SalesEmailWorkflow, OrchestratorRunResult
-        ] = await client.start_workflow(
-            SalesEmailWorkflow.run,
+        handle = await client.start_workflow(
+            contract.WORKFLOW,
             event,
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            result_type=RunView,
         )
     except WorkflowAlreadyStartedError:
         return await describe_duplicate(client, workflow_id)
@@ -91,7 +88,7 @@ async def start_run(client: Client, event: EmailEvent, task_queue: str) -> Submi
 async def describe_duplicate(client: Client, workflow_id: str) -> SubmitAnswer:
     """The answer for an email whose run exists already."""
     description = await client.get_workflow_handle(workflow_id).describe()
-    status = description.typed_search_attributes.get(sa.STATUS)
+    status = description.typed_search_attributes.get(contract.STATUS)
     if status is None:
         running = description.status == WorkflowExecutionStatus.RUNNING
         status = RunStatus.RUNNING if running else RunStatus.FAILED
@@ -100,11 +97,9 @@ async def describe_duplicate(client: Client, workflow_id: str) -> SubmitAnswer:
     )
 
 
-def run_handle(
-    client: Client, workflow_id: str
-) -> WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]:
+def run_handle(client: Client, workflow_id: str) -> WorkflowHandle[Any, RunView]:
     """The handle of an email's run, by its workflow id."""
-    return client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+    return client.get_workflow_handle(workflow_id, result_type=RunView)
 
 
 def blocking_starter(
@@ -126,7 +121,7 @@ def schedule_for(mailbox: MailboxConfig, task_queue: str) -> Schedule:
     """Poll every `poll_seconds`, skipping a tick while the previous poll still runs."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            MailboxPollWorkflow.run,
+            contract.MAILBOX_POLL_WORKFLOW,
             PollInput(mailbox=mailbox.name),
             id=f"{PREFIX}{mailbox.name}",
             task_queue=task_queue,
@@ -151,7 +146,7 @@ def retention_schedule(settings: Settings) -> Schedule:
     retention = PurgeInput(retention_seconds=settings.blob_retention.total_seconds())
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            BlobRetentionWorkflow.run,
+            contract.BLOB_RETENTION_WORKFLOW,
             retention,
             id=retention_id(settings),
             task_queue=settings.task_queue,

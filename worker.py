@@ -3,7 +3,7 @@
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -62,24 +62,22 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     audit = AuditWriter(engine)
     tracer = Tracer.from_env()
     async with httpx.AsyncClient() as http:
-        parts = [
-            RunActivities(engine, tracer),
-            MasterdataActivities(cache, settings),
-            MatchingActivities(cache, settings),
-            OrderActivities(cache, engine, settings),
-            FileActivities(store, settings),
-            MailboxActivities(settings, ingester),
-            DifyActivities(http, settings, tracer),
-            ErpActivities(http, settings, tracer),
-            NotifyActivities(settings),
-            RetentionActivities(engine, store),
-        ]
-        activities = [
-            getattr(part, name)
-            for part in parts
-            for name in dir(part)
-            if hasattr(getattr(part, name), "__temporal_activity_definition")
-        ]
+        runs = RunActivities(engine, tracer)
+        masterdata = MasterdataActivities(cache, settings)
+        matching = MatchingActivities(cache, settings)
+        orders = OrderActivities(cache, engine, settings)
+        files = FileActivities(store, settings)
+        dify = DifyActivities(http, settings, tracer)
+        erp = ErpActivities(http, settings, tracer)
+        notify = NotifyActivities(settings)
+        activities: list[Callable[..., Any]] = [
+            runs.check_idempotency, masterdata.load_masterdata, masterdata.match_contact,
+            matching.detect_contract_signal, matching.match_customer, files.upload_pdf,
+            dify.call_dify_contract, dify.call_dify_order_payload, orders.review_order,
+            erp.call_erp_gateway, notify.notify_sales, runs.finalize,
+            MailboxActivities(settings, ingester).poll_mailbox,
+            RetentionActivities(engine, store).purge_blobs,
+        ]  # fmt: skip
         yield Worker(
             client,
             task_queue=settings.task_queue,

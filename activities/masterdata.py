@@ -6,7 +6,7 @@ from temporalio.exceptions import ApplicationError
 from mail.sender_auth import authenticated, verdict
 from matching.snapshot import MasterdataCache
 from models.errors import ErrorType
-from models.results import ContactMatch, MasterdataInfo, MatchContactInput
+from models.results import ContactMatch, MasterdataInfo, MasterdataRequest, MatchContactInput
 from settings import Settings
 
 
@@ -18,7 +18,7 @@ class MasterdataActivities:
         self._settings = settings or Settings()
 
     @activity.defn
-    def load_masterdata(self) -> MasterdataInfo:
+    def load_masterdata(self, input: MasterdataRequest) -> MasterdataInfo:
         """Load (or reuse) the current masterdata snapshot and report its version."""
         snapshot = self._cache.get()
         if not snapshot.customers or not snapshot.contacts_by_email:

@@ -31,13 +31,11 @@ class MatchingActivities:
         keyword = next((k for k in self._keywords if k and k in text), "")
         if not keyword:
             return ContractSignal(is_contract=False, reason=ErrorCode.NOT_CONTRACT_MAIL)
-        if input.attachments:
-            return self._choose(input, keyword)
-        if input.pdf is None:
+        if not input.attachments:
             return ContractSignal(
                 is_contract=False, reason=ErrorCode.PDF_NOT_FOUND, keyword=keyword
             )
-        return ContractSignal(is_contract=True, keyword=keyword, contract=input.pdf)
+        return self._choose(input, keyword)
 
     def _choose(self, input: SignalInput, keyword: str) -> ContractSignal:
         """The contract among the attachments: a contract word in its name or the best customer

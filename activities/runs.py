@@ -4,17 +4,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 
-from models.actions import Action, action_row
-from models.masterdata import utcnow
+from models.actions import Action
 from models.results import FinalizeInput, IdempotencyInput, IdempotencyResult
 from models.runs import (
     IdempotencyRecord,
-    OrchestratorRunResult,
     OrderedContract,
     ReviewDecision,
     RunRecord,
     RunStatus,
+    RunView,
 )
+from telemetry.actions import action_row
 from telemetry.metrics import ERRORS, IDEMPOTENCY_HITS, RUNS
 from telemetry.tracing import Tracer
 
@@ -36,25 +36,18 @@ class RunActivities:
             if record is None:
                 return IdempotencyResult()
             IDEMPOTENCY_HITS.inc()
-            return IdempotencyResult(stored=OrchestratorRunResult.model_validate(record.result))
+            return IdempotencyResult(stored=record.view())
 
     @activity.defn
     def finalize(self, input: FinalizeInput) -> None:
         """Store the run's outcome; a SUCCESS also becomes the idempotency record."""
         result = input.result
-        data = result.model_dump(mode="json")
         with Session(self._engine) as session:
             run = session.get(RunRecord, result.workflow_id) or RunRecord(
                 workflow_id=result.workflow_id
             )
-            run.run_id = result.run_id
-            run.message_id = result.message_id
-            run.status = result.status
-            run.customer_id = result.customer_id
-            run.sales_order_no = result.sales_order_no
-            run.result = data
+            run.keep(result)
             run.blobs = input.blobs or run.blobs
-            run.updated_at = utcnow()
             session.add(run)
             is_new_order = result.status == RunStatus.SUCCESS and result.sales_order_no
             if is_new_order and session.get(IdempotencyRecord, result.idempotency_key) is None:
@@ -63,7 +56,7 @@ class RunActivities:
                         key=result.idempotency_key,
                         workflow_id=result.workflow_id,
                         sales_order_no=result.sales_order_no or "",
-                        result=data,
+                        result=run.result,
                     )
                 )
             if is_new_order and result.contract_no and result.customer_id:
@@ -110,7 +103,7 @@ class RunActivities:
                 session.delete(claim)
 
     @staticmethod
-    def _remember_contract(session: Session, result: OrchestratorRunResult) -> None:
+    def _remember_contract(session: Session, result: RunView) -> None:
         """The first order of a contract is what later duplicates are named after; it also
         takes the place of another run's claim that made no order yet (an approved duplicate
         ordered first, or a claim left by a run stopped before its finalize)."""

@@ -5,12 +5,12 @@ import binascii
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from api.downloads import download
 from mail.filetypes import sniff_content_type
 from models.email import EmailAttachment, EmailEvent, sha256_hex
+from models.errors import Invalid, TooLarge
 from settings import Settings
 from storage.blobs import Blobs
 
@@ -22,9 +22,7 @@ def _decode(attachment: EmailAttachment) -> bytes:
     try:
         return base64.b64decode(attachment.bytes_b64 or "", validate=True)
     except (binascii.Error, ValueError) as error:
-        raise HTTPException(
-            422, f"attachment {attachment.filename!r}: bytes_b64 is not base64"
-        ) from error
+        raise Invalid(f"attachment {attachment.filename!r}: bytes_b64 is not base64") from error
 
 
 async def attachment_bytes(
@@ -37,7 +35,7 @@ async def attachment_bytes(
         return await download(attachment.url, attachment.filename, settings)
     if attachment.sha256 and store.exists(attachment.sha256):
         return None
-    raise HTTPException(422, f"attachment {attachment.filename!r} needs bytes_b64 or url")
+    raise Invalid(f"attachment {attachment.filename!r} needs bytes_b64 or url")
 
 
 def store_attachment(
@@ -46,19 +44,15 @@ def store_attachment(
     """Check one attachment's bytes, store them, and return its by-reference form."""
     name = attachment.filename
     if len(data) > limit:
-        raise HTTPException(
-            413, f"attachment {name!r} is {len(data)} bytes, over the limit of {limit}"
-        )
+        raise TooLarge(f"attachment {name!r} is {len(data)} bytes, over the limit of {limit}")
     content_type = sniff_content_type(data, attachment.content_type)
     claims_pdf = attachment.content_type.lower() == "application/pdf" or name.lower().endswith(
         ".pdf"
     )
     if claims_pdf and content_type != "application/pdf":
-        raise HTTPException(
-            422, f"attachment {name!r} claims to be a PDF but its bytes are not a PDF"
-        )
+        raise Invalid(f"attachment {name!r} claims to be a PDF but its bytes are not a PDF")
     if attachment.sha256 and attachment.sha256.lower() != sha256_hex(data):
-        raise HTTPException(422, f"attachment {name!r}: sha256 does not match its bytes")
+        raise Invalid(f"attachment {name!r}: sha256 does not match its bytes")
     digest = store.put(data)
     return attachment.model_copy(
         update={

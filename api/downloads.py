@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import HTTPException
 
+from models.errors import Invalid, TooLarge
 from settings import Settings
 
 DEADLINE_SECONDS = 30.0
@@ -46,9 +46,16 @@ def allowed_host(host: str, hosts: list[str]) -> bool:
     return False
 
 
-class Refused(HTTPException):
-    def __init__(self, name: str, why: str, status: int = 422) -> None:
-        super().__init__(status, f"attachment {name!r}: {why}")
+class Refused(Invalid):
+    """An attachment URL that is not fetched, or whose download failed."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"attachment {name!r}: {why}")
+
+
+class RefusedTooLarge(TooLarge):
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"attachment {name!r}: {why}")
 
 
 async def check_url(
@@ -105,5 +112,5 @@ async def _fetch(url: str, name: str, limit: int, dev: bool) -> bytes:
         async for chunk in response.aiter_bytes():
             data += chunk
             if len(data) > limit:
-                raise Refused(name, f"over {limit} bytes", 413)
+                raise RefusedTooLarge(name, f"over {limit} bytes")
         return bytes(data)

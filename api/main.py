@@ -18,21 +18,27 @@ from prometheus_client import Histogram, make_asgi_app
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from api import review_pages
 from api.outbox import Outbox
+from api.problems import problem_answer
 from api.routes import (
     audit,
     codec,
+    companies,
+    contacts,
+    customers,
     emails,
     files,
     health,
     masterdata,
     orchestrations,
-    review_pages,
+    products,
     webhooks,
 )
 from api.runs import count_reviews
 from mail.send import Mailer
 from models.db import make_engine
+from models.errors import Problem
 from models.migrate import ensure_migrated
 from settings import Settings, get_settings
 from telemetry.logs import REQUEST_ID
@@ -74,19 +80,10 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         access_log.addFilter(RedactingFilter())  # signed URLs: anyone reading could fetch the PDF
     app = FastAPI(title="MCS sales-email platform", version="0.1.0", lifespan=lifespan)
     app.state.settings = config
-    for module in (
-        orchestrations,
-        emails,
-        webhooks,
-        masterdata,
-        audit,
-        files,
-        codec,
-        health,
-        review_pages,
-    ):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Problem, problem_answer)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(LimitBody, limit=config.max_message_bytes + BODY_SLACK)
     app.add_middleware(MeasureRequests)
@@ -95,6 +92,13 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
 
 BODY_SLACK = 64 * 1024  # JSON around the largest message we take
+ROUTERS = [
+    m.router
+    for m in (
+        orchestrations, emails, webhooks, masterdata, customers, contacts, companies, products,
+        audit, files, codec, health, review_pages,
+    )
+]  # fmt: skip
 
 
 async def invalid_request(request: Request, error: Exception) -> JSONResponse:

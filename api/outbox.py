@@ -9,7 +9,7 @@ process or after a crash attaches to the run that exists.
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, bindparam, func, update
@@ -22,15 +22,13 @@ from mail.send import Mailer
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus, StartRefused
 from models.masterdata import aware, utcnow
-from models.results import NotifyInput
-from models.runs import OrchestratorRunResult, RunError, RunRecord, RunStatus, SubmitAnswer
+from models.runs import RunRecord, RunStatus, SubmitAnswer
 from telemetry.metrics import EMAILS_INGESTED, INTAKE_QUEUED, OLDEST_QUEUED
 from temporal_client import describe_duplicate, start_run
 
 log = logging.getLogger(__name__)
 STARTERS = 16  # runs being started at once
 MAX_BACKOFF = 60.0
-QUEUED_STEP = "queued"
 MARK_SECONDS = 0.2  # started runs are marked in the outbox together, this often
 
 
@@ -91,20 +89,6 @@ class Outbox:
         with Session(self._engine) as session:
             return session.get(OutboxEntry, workflow_id)
 
-    def queued_entries(
-        self, limit: int, after: datetime | None = None, before: datetime | None = None
-    ) -> list[OutboxEntry]:
-        """The newest accepted emails whose run has not started, accepted in [after, before)."""
-        query = select(OutboxEntry).where(OutboxEntry.status == OutboxStatus.QUEUED)
-        if after is not None:
-            query = query.where(OutboxEntry.created_at >= aware(after))
-        if before is not None:
-            query = query.where(OutboxEntry.created_at < aware(before))
-        with Session(self._engine) as session:
-            return list(
-                session.exec(query.order_by(col(OutboxEntry.created_at).desc()).limit(limit))
-            )
-
     def queued(self) -> int:
         """How many accepted emails wait for their run to start."""
         with Session(self._engine) as session:
@@ -138,17 +122,16 @@ class Outbox:
         try:
             return await describe_duplicate(self._client, workflow_id)
         except RPCError:  # not started yet, or no longer in Temporal
-            entry = await run_in_threadpool(self.entry, workflow_id)
-            record = await run_in_threadpool(self._run_record, workflow_id)
+            entry, record = await run_in_threadpool(self._known, workflow_id)
         if record is not None:
             status, run_id = RunStatus(record.status), record.run_id
         else:
             status, run_id = RunStatus.RUNNING, entry.run_id if entry else ""
         return SubmitAnswer(workflow_id=workflow_id, run_id=run_id, status=status, duplicate=True)
 
-    def _run_record(self, workflow_id: str) -> RunRecord | None:
+    def _known(self, workflow_id: str) -> tuple[OutboxEntry | None, RunRecord | None]:
         with Session(self._engine) as session:
-            return session.get(RunRecord, workflow_id)
+            return session.get(OutboxEntry, workflow_id), session.get(RunRecord, workflow_id)
 
     def _submit(self, workflow_id: str, event: EmailEvent | None) -> None:
         if workflow_id not in self._in_flight:
@@ -243,19 +226,8 @@ class Outbox:
     def _refused(self, workflow_id: str, event: EmailEvent, error: str) -> None:
         """Mark the email FAILED with the reason, and tell the reviewers."""
         self._update(workflow_id, status=OutboxStatus.FAILED, last_error=error[:500], event="")
-        if self._mailer is None:
-            return
-        notice = NotifyInput(
-            kind="start_refused",
-            to=[],
-            workflow_id=workflow_id,
-            include_reviewers=True,
-            context={"subject": event.subject, "sender": event.from_email, "error_message": error},
-        )
-        try:
-            self._mailer.send(notice)
-        except Exception:  # the email is marked FAILED already; the mail is a courtesy
-            log.exception("telling the reviewers about the refused run %s failed", workflow_id)
+        if self._mailer is not None:
+            self._mailer.tell_start_refused(workflow_id, event.subject, event.from_email, error)
 
     def _retry_later(self, workflow_id: str, error: str) -> None:
         entry = self.entry(workflow_id)
@@ -272,20 +244,3 @@ class Outbox:
                 .where(col(OutboxEntry.workflow_id) == workflow_id)
                 .values(updated_at=utcnow(), **values)
             )
-
-
-def queued_run(entry: OutboxEntry) -> OrchestratorRunResult:
-    """What the run API shows for an accepted email whose run has not started yet (or never
-    will: a start refused for good is FAILED)."""
-    result = OrchestratorRunResult(
-        workflow_id=entry.workflow_id, message_id=entry.message_id, step=QUEUED_STEP
-    )
-    if entry.status == OutboxStatus.FAILED:
-        result.status = RunStatus.FAILED
-        result.errors.append(RunError(code="START_REFUSED", message=entry.last_error))
-        return result
-    if entry.last_error:
-        result.warnings.append(
-            f"the run has not started yet ({entry.attempts} attempts): {entry.last_error}"
-        )
-    return result

@@ -7,15 +7,17 @@ from temporalio.api.enums.v1 import EventType, ResetReapplyType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
+from models import run_contract as contract
 from models.email import EmailEvent
+from models.errors import Conflict, NotFound
 from models.runs import RunStatus, SubmitAnswer
 from models.steps import Step
-from workflows.sales_email import SalesEmailWorkflow
 
 
-class ReplayError(ValueError):
-    """The replay cannot be done as asked."""
+class ReplayError(Conflict):
+    """The replay cannot be done as asked (the run's state does not allow it)."""
 
 
 async def original_input(client: Client, history: WorkflowHistory) -> EmailEvent:
@@ -47,14 +49,19 @@ async def replay(
 ) -> SubmitAnswer:
     """A finished run starts again (same id, same input); `from_step` resets the last run there."""
     handle = client.get_workflow_handle(workflow_id)
-    history = await handle.fetch_history()
+    try:
+        history = await handle.fetch_history()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"no run {workflow_id}") from error
+        raise
     if from_step is None:
         description = await handle.describe()
         if description.close_time is None:
             raise ReplayError("the run is still open: replay it from a step, or wait until it ends")
         event = await original_input(client, history)
         new = await client.start_workflow(
-            SalesEmailWorkflow.run, event, id=workflow_id, task_queue=task_queue,
+            contract.WORKFLOW, event, id=workflow_id, task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )  # fmt: skip
         return SubmitAnswer(

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.mailbox import MailboxActivities  # noqa: E402
 from mail.ingest import Ingester  # noqa: E402
+from models import run_contract as contract  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.ingest import PollInput, PollResult  # noqa: E402
@@ -28,7 +29,6 @@ from storage.blobs import BlobStore  # noqa: E402
 from temporal_client import blocking_starter  # noqa: E402
 from tests.dovecot import dovecot_server  # noqa: E402
 from tests.helpers import contract_message  # noqa: E402
-from workflows import search_attributes as sa  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -64,7 +64,7 @@ async def main(count: int) -> None:
         print(f"appended {count} messages to Dovecot in {time.perf_counter() - started:.1f} s")
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=shutil.which("temporal", path=str(BIN)),
-            data_converter=PLAIN_CONVERTER, search_attributes=sa.ALL,
+            data_converter=PLAIN_CONVERTER, search_attributes=contract.SEARCH_ATTRIBUTES,
             dev_server_log_level="error",
         )  # fmt: skip
         async with env:

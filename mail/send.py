@@ -143,3 +143,18 @@ class Mailer:
         message = messages[0][0]
         log.info("sent %s mail to %s", notice.kind, ", ".join(map(redact_email, recipients)))
         return str(message["Message-ID"]), len(recipients)
+
+    def tell_start_refused(self, workflow_id: str, subject: str, sender: str, error: str) -> None:
+        """Tell the reviewers that an accepted email's run was refused for good (it is FAILED);
+        a failure is logged: the email is marked already, the mail is a courtesy."""
+        notice = NotifyInput(
+            kind="start_refused",
+            to=[],
+            workflow_id=workflow_id,
+            include_reviewers=True,
+            context={"subject": subject, "sender": sender, "error_message": error},
+        )
+        try:
+            self.send(notice)
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.exception("telling the reviewers about the refused run %s failed", workflow_id)

@@ -5,10 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import DateTime
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, SQLModel
 
 from models.masterdata import utcnow
-from telemetry.redact import redact
 
 SUMMARY_CHARS = 1000
 ACTOR_CHARS = 200
@@ -33,17 +32,3 @@ class ActionOut(BaseModel):
     action: str
     target: str
     summary: str
-
-
-def action_row(actor: str, action: str, target: str, summary: str) -> Action:
-    """An action row, its summary redacted and cut (and a typed name cut)."""
-    return Action(
-        actor=actor[:ACTOR_CHARS], action=action, target=target,
-        summary=redact(summary)[:SUMMARY_CHARS],
-    )  # fmt: skip
-
-
-def record(session: Session, actor: str, action: str, target: str, summary: str) -> None:
-    """Write one action row now (its own commit)."""
-    session.add(action_row(actor, action, target, summary))
-    session.commit()

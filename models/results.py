@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from models.email import EmailAttachment
 from models.orders import Finding, GuardContext, Lenient, OrderPayload
-from models.runs import Candidate, ErrorCode, OrchestratorRunResult, ReviewDecision
+from models.runs import Candidate, ErrorCode, ReviewDecision, RunView
 
 
 class ContractMeta(Lenient):
@@ -32,7 +32,12 @@ class IdempotencyInput:
 
 @dataclass(frozen=True, kw_only=True)
 class IdempotencyResult:
-    stored: OrchestratorRunResult | None = None
+    stored: RunView | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MasterdataRequest:
+    """The masterdata a run matches against: the current snapshot (nothing to choose)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,14 +67,12 @@ class ContactMatch:
 
 @dataclass(frozen=True, kw_only=True)
 class SignalInput:
-    """`attachments`: all of them, to choose the contract among (runs from before the choice
-    give none and read the first PDF)."""
+    """`attachments`: all of them, to choose the contract among."""
 
     subject: str
     body_text: str
-    pdf: EmailAttachment | None
-    attachments: list[EmailAttachment] = field(default_factory=list)
-    version: int | None = None
+    attachments: list[EmailAttachment]
+    version: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,7 +210,7 @@ class NotifyResult:
 
 @dataclass(frozen=True, kw_only=True)
 class FinalizeInput:
-    result: OrchestratorRunResult
+    result: RunView
     blobs: list[str] = field(default_factory=list)  # the run's files, for the retention
     # review decisions taken by signal (the Web UI): audited with the name typed, as unverified
     signalled: list[ReviewDecision] = field(default_factory=list)

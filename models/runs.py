@@ -91,8 +91,17 @@ class ReviewDecision(BaseModel):
         return "; ".join(p for p in parts if p)
 
 
-class OrchestratorRunResult(BaseModel):
-    """The state and outcome of one sales-email run (the `status` query and the run API)."""
+class ContractFile(BaseModel):
+    """The attachment a run reads as its contract (its bytes are in the blob store)."""
+
+    filename: str
+    sha256: str
+    content_type: str = "application/pdf"
+
+
+class RunView(BaseModel):
+    """A run as its readers see it: the `status` query, the memo of a run waiting for review,
+    the workflow's result, the run API and the stored run records all carry this one shape."""
 
     workflow_id: str
     run_id: str = ""
@@ -112,7 +121,16 @@ class OrchestratorRunResult(BaseModel):
     review: ReviewInfo | None = None
     contract_no: str | None = None
     order_payload: OrderPayload | None = None  # the draft, while an order review waits and after
-    audit: list["AuditEntry"] = []  # every step attempt (filled in by the API from the database)
+    subject: str = ""  # of the email: the inbox and the review page show it
+    sender: str = ""
+    received_at: datetime | None = None
+    contract_file: ContractFile | None = None
+
+
+class OrchestratorRunResult(RunView):
+    """The run detail of the API: the run's view and its audit trail (from the database)."""
+
+    audit: list["AuditEntry"] = []  # every step attempt
 
 
 class AuditEntry(BaseModel):
@@ -152,6 +170,16 @@ class RunRecord(SQLModel, table=True):
     blobs: list[str] = SQLField(default_factory=list, sa_column=Column(JSON))  # its files' sha256
     purged_at: datetime | None = SQLField(default=None, sa_type=DateTime(timezone=True))
 
+    def keep(self, view: RunView) -> None:
+        """Hold the run as `view` shows it (the columns searched by, and the whole view)."""
+        self.run_id, self.message_id, self.status = view.run_id, view.message_id, view.status
+        self.customer_id, self.sales_order_no = view.customer_id, view.sales_order_no
+        self.result = view.model_dump(mode="json")
+        self.updated_at = utcnow()
+
+    def view(self) -> RunView:
+        return RunView.model_validate(self.result)
+
 
 class IdempotencyRecord(SQLModel, table=True):
     """A successful order per idempotency key: a repeated email short-circuits to it."""
@@ -163,6 +191,10 @@ class IdempotencyRecord(SQLModel, table=True):
     sales_order_no: str
     result: dict[str, object] = SQLField(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+    def view(self) -> RunView:
+        """The run that made the order, as it ended."""
+        return RunView.model_validate(self.result)
 
 
 class OrderedContract(SQLModel, table=True):

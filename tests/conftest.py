@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from devstack import load_demo_masterdata
+from models import run_contract as contract
 from models.codec import PLAIN_CONVERTER
 from sandbox import dify, erp
 from sandbox.faults import Faults
@@ -25,7 +26,6 @@ from settings import Settings
 from telemetry import logs
 from tests.dovecot import Imap
 from tests.helpers import Sims, binary, free_port, personal_data, running_worker, serve
-from workflows import search_attributes as sa
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +117,10 @@ def masterdata(settings: Settings) -> None:
 async def register_search_attributes(client: Client) -> None:
     request = AddSearchAttributesRequest(
         namespace=client.namespace,
-        search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL},
+        search_attributes={
+            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+            for key in contract.SEARCH_ATTRIBUTES
+        },
     )
     await client.operator_service.add_search_attributes(request)
 
@@ -141,7 +144,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=path,
         data_converter=PLAIN_CONVERTER,
-        search_attributes=sa.ALL,
+        search_attributes=contract.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
     )
     yield env

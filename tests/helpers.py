@@ -30,7 +30,7 @@ from api.attachments import store_attachment
 from api.main import create_app
 from devstack import free_port, serve, wait_for_port
 from models.email import EmailEvent
-from models.runs import AuditEvent, OrchestratorRunResult, RunStatus
+from models.runs import AuditEvent, RunStatus, RunView
 from sandbox.demo import contract_number, contract_pdf, raw_contract_email
 from sandbox.faults import FaultState
 from sandbox.smtp import SinkHandler
@@ -84,14 +84,12 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[No
             await task
 
 
-async def run_result(
-    client: Client, workflow_id: str, seconds: float = 60
-) -> OrchestratorRunResult:
+async def run_result(client: Client, workflow_id: str, seconds: float = 60) -> RunView:
     """The result of a run accepted over HTTP: its start may still be queued in the outbox."""
-    handle = client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+    handle = client.get_workflow_handle(workflow_id, result_type=RunView)
     for _ in range(int(seconds * 10)):
         try:
-            result: OrchestratorRunResult = await handle.result()
+            result: RunView = await handle.result()
             return result
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
@@ -138,7 +136,7 @@ def by_reference(event: EmailEvent, settings: Settings) -> EmailEvent:
 
 async def start(
     client: Client, settings: Settings, event: EmailEvent
-) -> WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]:
+) -> WorkflowHandle[SalesEmailWorkflow, RunView]:
     return await client.start_workflow(
         SalesEmailWorkflow.run,
         by_reference(event, settings),
@@ -147,14 +145,14 @@ async def start(
     )
 
 
-async def run(client: Client, settings: Settings, event: EmailEvent) -> OrchestratorRunResult:
+async def run(client: Client, settings: Settings, event: EmailEvent) -> RunView:
     handle = await start(client, settings, event)
     return await handle.result()
 
 
 async def wait_for_review(
-    handle: WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult],
-) -> OrchestratorRunResult:
+    handle: WorkflowHandle[SalesEmailWorkflow, RunView],
+) -> RunView:
     for _ in range(200):
         state = await handle.query(SalesEmailWorkflow.status)
         if state.status == RunStatus.MANUAL_REVIEW:

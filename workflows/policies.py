@@ -1,5 +1,6 @@
-"""How each step of a sales-email run is executed: local or remote, its timeout and retry policy,
-and how the run ends when the step fails for good (activities mark what is not worth retrying)."""
+"""How each step of a sales-email run is executed: local or remote, its timeout and its retries
+(activities mark what is not worth retrying). How a failed step ends the run is written where the
+workflow calls the step, not here."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -7,7 +8,6 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 from models.errors import ErrorType
-from models.runs import ErrorCode, RunStatus
 from models.steps import Step
 
 LOCAL_TIMEOUT = timedelta(seconds=20)
@@ -44,48 +44,34 @@ NOTIFY_TIMEOUT = timedelta(seconds=30)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepPolicy:
     """`remote`: a regular activity (retried for minutes, shown pending in the Web UI) instead of
-    a local one; `ends`: the status and error code of a run whose step failed for good."""
+    a local one; `heartbeat`: how soon a remote call whose worker died is tried again."""
 
     timeout: timedelta = LOCAL_TIMEOUT
     retry: RetryPolicy = field(default_factory=lambda: LOCAL_RETRY)
     remote: bool = False
-    ends: tuple[RunStatus, ErrorCode] | None = None
     heartbeat: timedelta | None = None
 
 
 POLICIES: dict[Step, StepPolicy] = {
     Step.CHECK_IDEMPOTENCY: StepPolicy(retry=DATABASE_RETRY),
-    Step.LOAD_MASTERDATA: StepPolicy(
-        retry=DATABASE_RETRY, ends=(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID)
-    ),
+    Step.LOAD_MASTERDATA: StepPolicy(retry=DATABASE_RETRY),
     Step.MATCH_CONTACT: StepPolicy(retry=DATABASE_RETRY),
     Step.DETECT_CONTRACT_SIGNAL: StepPolicy(retry=DATABASE_RETRY),
     Step.MATCH_CUSTOMER: StepPolicy(retry=DATABASE_RETRY),
-    Step.REVIEW_ORDER: StepPolicy(retry=DATABASE_RETRY),
-    Step.UPLOAD_PDF: StepPolicy(ends=(RunStatus.FAILED, ErrorCode.FILE_UPLOAD_FAILED)),
+    Step.UPLOAD_PDF: StepPolicy(),
     Step.CALL_DIFY_CONTRACT: StepPolicy(
-        DIFY_TIMEOUT, DIFY_RETRY, True,
-        (RunStatus.CONTRACT_PARSE_FAILED, ErrorCode.DIFY_CONTRACT_FAILED), REMOTE_HEARTBEAT,
+        timeout=DIFY_TIMEOUT, retry=DIFY_RETRY, remote=True, heartbeat=REMOTE_HEARTBEAT
     ),
     Step.CALL_DIFY_ORDER_PAYLOAD: StepPolicy(
-        DIFY_TIMEOUT, DIFY_RETRY, True,
-        (RunStatus.ORDER_PAYLOAD_BLOCKED, ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED), REMOTE_HEARTBEAT,
+        timeout=DIFY_TIMEOUT, retry=DIFY_RETRY, remote=True, heartbeat=REMOTE_HEARTBEAT
     ),
+    Step.REVIEW_ORDER: StepPolicy(retry=DATABASE_RETRY),
     Step.CALL_ERP_GATEWAY: StepPolicy(
-        ERP_TIMEOUT, ERP_RETRY, True,
-        (RunStatus.ERP_ORDER_FAILED, ErrorCode.ERP_CREATE_FAILED), REMOTE_HEARTBEAT,
+        timeout=ERP_TIMEOUT, retry=ERP_RETRY, remote=True, heartbeat=REMOTE_HEARTBEAT
     ),
-    Step.NOTIFY_SALES: StepPolicy(NOTIFY_TIMEOUT, NOTIFY_RETRY),
+    Step.NOTIFY_SALES: StepPolicy(timeout=NOTIFY_TIMEOUT, retry=NOTIFY_RETRY),
     Step.FINALIZE: StepPolicy(retry=FINALIZE_RETRY),
-}  # fmt: skip
-
-
-DEFAULT = StepPolicy()
-
-
-def policy(step: Step) -> StepPolicy:
-    """The step's policy; a step without an entry is local with the default timeout and retry."""
-    return POLICIES.get(step, DEFAULT)
+}

@@ -1,4 +1,8 @@
-"""SalesEmailWorkflow: one purchase-contract email, from sender check to ERP order and mail."""
+"""SalesEmailWorkflow: one purchase-contract email, from sender check to ERP order and mail.
+
+Read `run` and `_handle` top to bottom: every step is called inline, and every place where a run
+ends early says so there (a `return`, or `raise Ended(...)` with the outcome).
+"""
 
 from datetime import timedelta
 
@@ -12,178 +16,155 @@ with workflow.unsafe.imports_passed_through():
     from activities.matching import MatchingActivities
     from activities.orders import OrderActivities
     from activities.runs import RunActivities
-    from models.email import EmailAttachment, EmailEvent
+    from models import run_contract as contract
+    from models.email import EmailEvent
     from models.orders import OrderPayload
     from models.results import (
-        ContactMatch,
         ContractInput,
         ContractResult,
-        ContractSignal,
         CustomerMatch,
         ErpInput,
-        ErpResult,
         IdempotencyInput,
-        IdempotencyResult,
-        MasterdataInfo,
+        MasterdataRequest,
         MatchContactInput,
         MatchCustomerInput,
-        OrderCheckResult,
-        OrderPayloadResult,
         UploadInput,
-        UploadResult,
     )
-    from models.runs import (
-        ErrorCode,
-        OrchestratorRunResult,
-        ReviewDecision,
-        ReviewInfo,
-        RunStatus,
-    )
-    from models.steps import Step
-    from workflows import patches
+    from models.runs import ErrorCode, ReviewDecision, ReviewInfo, RunStatus, RunView
     from workflows import sales_email_rules as rules
-    from workflows import search_attributes as sa
     from workflows.sales_email_review import Review
-    from workflows.sales_email_run import RunBook, Steps, Stop
+    from workflows.sales_email_state import Ended, RunState
+    from workflows.sales_email_steps import Steps
+
+STEP_ERRORS = rules.STEP_ERRORS
+cause_of = rules.cause_of
 
 
-@workflow.defn
+@workflow.defn(name=contract.WORKFLOW)
 class SalesEmailWorkflow:
     """Turn one purchase-contract email into exactly one ERP sales order."""
 
     def __init__(self) -> None:
-        self._book = RunBook()
-        self._steps = Steps(self._book, local_notify=True)
-        self._review = Review(self._book)
-        self._contact = ContactMatch()
-        self._version = 0  # the masterdata version the run matches against
-        self._contract: EmailAttachment | None = None  # the attachment read as the contract
-        self._file_type = "document"  # how Dify reads it: document or image
+        self._state = RunState()
+        self._steps = Steps(self._state)
+        self._review = Review(self._state)
 
     @workflow.run
-    async def run(self, event: EmailEvent) -> OrchestratorRunResult:
+    async def run(self, event: EmailEvent) -> RunView:
         """Recognise the sender and customer, ask a reviewer when unsure, order, tell, record."""
-        self._begin(event)
+        self._state.begin(event)
         try:
-            customer = await self._recognise(event)
-            if customer.needs_review:
-                customer = await self._ask_reviewer(customer)
-            await self._order(event, customer)
-        except Stop:
-            pass
-        except rules.STEP_ERRORS as error:
-            self._book.record(RunStatus.FAILED, None, rules.cause_of(error))
+            await self._handle(event)
+        except Ended as ended:
+            self._state.record(ended.status, ended.code, ended.message)
+        except STEP_ERRORS as error:  # a step with no outcome of its own failed for good
+            self._state.record(RunStatus.FAILED, None, cause_of(error))
         await self._tell()
         await self._finish()
-        return self._book.state
+        return self._state.view()
 
-    @workflow.query
-    def status(self) -> OrchestratorRunResult:
+    @workflow.query(name=contract.STATUS_QUERY)
+    def status(self) -> RunView:
         """The run as it stands: status, step, ids, review candidates."""
-        return self._book.state
+        return self._state.view()
 
-    @workflow.update
+    @workflow.update(name=contract.REVIEW_UPDATE)
     def review(self, decision: ReviewDecision) -> ReviewDecision:
-        """Decide a pending customer review (approve, optionally naming the customer, or reject)."""
+        """Decide a pending review (approve, optionally naming the customer or correcting the
+        order, or reject)."""
         return self._review.take(decision)
 
     @review.validator
     def _validate_review(self, decision: ReviewDecision) -> None:
         self._review.validate(decision)
 
-    @workflow.signal
+    @workflow.signal(name=contract.REVIEW_SIGNAL)
     def review_decision(self, decision: ReviewDecision) -> None:
         """The same decision as a signal, for the Web UI and `temporal workflow signal`."""
         self._review.offer(decision)
 
-    def _begin(self, event: EmailEvent) -> None:
-        """Choose the behaviour of the run's version, then open its book."""
-        local_notify = workflow.patched(patches.LOCAL_NOTIFY)
-        merged = local_notify or workflow.patched(patches.MERGED_UPSERTS)
-        lean = merged or workflow.patched(patches.LEAN_UPSERTS)
-        self._steps = Steps(self._book, local_notify=local_notify)
-        self._book.begin(event, sa.Publisher(lean=lean, merged=merged))
+    async def _handle(self, event: EmailEvent) -> None:
+        """The business flow, from the idempotency check to the ERP order."""
+        key = IdempotencyInput(key=self._state.idempotency_key)
+        earlier = await self._steps.run(RunActivities.check_idempotency, key)
+        if earlier.stored is not None:  # this email and PDF made an order already
+            self._state.adopt(earlier.stored)
+            return
+        customer = await self._recognise(event)
+        if customer.needs_review:
+            customer = await self._ask_reviewer(customer)
+        contract_read, file_url = await self._read_contract(customer)
+        draft = await self._draft(event, customer, contract_read, file_url)
+        order = await self._guard(draft, contract_read, customer)
+        await self._create(event, order)
 
     async def _recognise(self, event: EmailEvent) -> CustomerMatch:
         """Who sent it, is it a contract, and for which customer."""
-        key = IdempotencyInput(key=self._book.state.idempotency_key)
-        stored: IdempotencyResult = await self._steps.run(
-            Step.CHECK_IDEMPOTENCY, RunActivities.check_idempotency, key
-        )
-        if stored.stored is not None:
-            self._book.adopt(stored.stored)
-        info: MasterdataInfo = await self._steps.run(
-            Step.LOAD_MASTERDATA, MasterdataActivities.load_masterdata
-        )
-        self._version = info.version
+        state = self._state
+        try:
+            info = await self._steps.run(MasterdataActivities.load_masterdata, MasterdataRequest())
+        except STEP_ERRORS as error:
+            raise Ended(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID, cause_of(error)) from error
+        state.version = info.version
         find = MatchContactInput(
             from_email=event.from_email, version=info.version, auth_results=event.auth_results
         )
-        self._contact = await self._steps.run(
-            Step.MATCH_CONTACT, MasterdataActivities.match_contact, find
-        )
-        if self._contact.contact_id is None:
-            self._book.end(RunStatus.UNKNOWN_CONTACT, ErrorCode.CONTACT_NOT_FOUND, "unknown sender")
-        self._book.state.contact_id = self._contact.contact_id
-        choose = workflow.patched(patches.CONTRACT_CHOICE)
-        signal: ContractSignal = await self._steps.run(
-            Step.DETECT_CONTRACT_SIGNAL,
-            MatchingActivities.detect_contract_signal,
-            rules.signal_input(event, info.version if choose else None),
+        state.contact = await self._steps.run(MasterdataActivities.match_contact, find)
+        if state.contact.contact_id is None:
+            raise Ended(RunStatus.UNKNOWN_CONTACT, ErrorCode.CONTACT_NOT_FOUND, "unknown sender")
+        state.contact_id = state.contact.contact_id
+        signal = await self._steps.run(
+            MatchingActivities.detect_contract_signal, rules.signal_input(event, info.version)
         )
         if not signal.is_contract:
-            self._book.end(RunStatus.IGNORED, signal.reason, rules.not_a_contract(signal, event))
-        self._contract = signal.contract or event.pdf
-        self._book.facts["filename"] = self._contract.filename if self._contract else ""
-        self._book.state.warnings.extend(signal.warnings)
-        self._file_type = signal.file_type
-        match: CustomerMatch = await self._match_customer(None)
-        if self._contact.sender_authenticated is False and workflow.patched(patches.SENDER_AUTH):
+            raise Ended(RunStatus.IGNORED, signal.reason, rules.not_a_contract(signal, event))
+        state.contract, state.file_type = signal.contract, signal.file_type
+        state.warnings.extend(signal.warnings)
+        match = await self._match_customer(None)
+        if state.contact.sender_authenticated is False:
             match = rules.unauthenticated(match)
-        self._book.set_customer(match.customer_id)
+        state.customer_id = match.customer_id
         return match
 
     async def _match_customer(self, chosen: str | None) -> CustomerMatch:
         """The contract file's customer by fuzzy match, or the one a reviewer chose."""
+        state = self._state
         ask = MatchCustomerInput(
-            filename=self._contract.filename if self._contract else "",
-            contact_customer_id=self._contact.customer_id,
-            version=self._version,
+            filename=state.contract.filename if state.contract else "",
+            contact_customer_id=state.contact.customer_id,
+            version=state.version,
             chosen_customer_id=chosen,
         )
-        match: CustomerMatch = await self._steps.run(
-            Step.MATCH_CUSTOMER, MatchingActivities.match_customer, ask
-        )
-        return match
+        return await self._steps.run(MatchingActivities.match_customer, ask)
 
     async def _ask_reviewer(self, match: CustomerMatch) -> CustomerMatch:
-        """A customer review: approve continues (with the customer chosen), reject ends."""
+        """A customer review: approve continues (with the customer chosen); reject or no
+        decision in time ends the run (in `_decide`)."""
         timeout = timedelta(seconds=match.review_timeout_seconds)
         deadline = (workflow.now() + timeout).isoformat()
-        review = rules.review_info(match, self._contact, deadline)
+        review = rules.review_info(match, self._state.contact, deadline)
         decision = await self._decide(review, timeout, "manual_review")
         if decision.customer_id and decision.customer_id != match.customer_id:
             match = await self._match_customer(decision.customer_id)
-        self._book.set_customer(match.customer_id)
+        self._state.customer_id = match.customer_id
         return match
 
     async def _decide(self, review: ReviewInfo, wait: timedelta, mail: str) -> ReviewDecision:
-        """Ask the reviewers and wait: an approval is returned; a rejection or no decision in
-        time ends the run."""
-        book = self._book
-        book.state.review = review
-        book.state.status = RunStatus.MANUAL_REVIEW
-        book.publish(memo=workflow.patched(patches.REVIEW_MEMO))
+        """Ask the reviewers and wait: an approval is returned; a rejection, or no decision in
+        time, ends the run here."""
+        state = self._state
+        state.review, state.status = review, RunStatus.MANUAL_REVIEW
+        state.publish(memo=True)
         self._review.reset()
         await self._tell_reviewers(mail)
-        try:  # the wait counts from after the mail, as it always has (recorded timers)
+        try:  # the wait counts from after the mail
             decision = await self._review.wait(workflow.now() + wait, self._remind)
-        except TimeoutError:
-            book.end(RunStatus.REVIEW_EXPIRED, review.reason, "no review decision in time")
+        except TimeoutError as error:
+            raise Ended(RunStatus.REVIEW_EXPIRED, review.reason, "no decision in time") from error
         review.decision = decision
         if decision.decision == "reject":
-            book.end(RunStatus.REJECTED, review.reason, f"rejected by {decision.reviewer}")
-        book.state.status = RunStatus.RUNNING
+            raise Ended(RunStatus.REJECTED, review.reason, f"rejected by {decision.reviewer}")
+        state.status = RunStatus.RUNNING
         return decision
 
     async def _remind(self) -> None:
@@ -191,61 +172,67 @@ class SalesEmailWorkflow:
 
     async def _tell_reviewers(self, kind: str) -> None:
         await self._steps.notify(kind, [], include_reviewers=True)
-        if self._book.sa.lean:
-            self._book.publish()
+        self._state.publish()
 
-    async def _order(self, event: EmailEvent, customer: CustomerMatch) -> None:
-        """Dify reads the contract and drafts the order; the ERP creates it, exactly once."""
-        file = self._contract
-        book = self._book
+    async def _read_contract(self, customer: CustomerMatch) -> tuple[ContractResult, str]:
+        """Store the contract file for Dify, and let Dify's contract app read it."""
+        state, file = self._state, self._state.contract
         assert file is not None
-        book.facts["customer_name"] = customer.customer_name
-        upload: UploadResult = await self._steps.run(
-            Step.UPLOAD_PDF,
-            FileActivities.upload_pdf,
-            UploadInput(sha256=file.sha256, filename=file.filename, content_type=file.content_type),
+        state.customer_name = customer.customer_name
+        upload = UploadInput(
+            sha256=file.sha256, filename=file.filename, content_type=file.content_type
         )
-        book.state.file_url = upload.file_url
-        contract = await self._read_contract(customer, upload.file_url, file.filename)
-        payload: OrderPayloadResult = await self._steps.run(
-            Step.CALL_DIFY_ORDER_PAYLOAD,
-            DifyActivities.call_dify_order_payload,
-            rules.payload_input(
-                event, customer, self._contact, contract, upload.file_url, self._file_type
-            ),
+        try:
+            uploaded = await self._steps.run(FileActivities.upload_pdf, upload)
+        except STEP_ERRORS as error:
+            raise Ended(RunStatus.FAILED, ErrorCode.FILE_UPLOAD_FAILED, cause_of(error)) from error
+        state.file_url = uploaded.file_url
+        read = ContractInput(
+            file_url=uploaded.file_url,
+            filename=file.filename,
+            customer_id=customer.customer_id or "",
+            customer_num=customer.customer_num,
+            file_type=state.file_type,
         )
-        if not payload.ok or payload.order_payload is None:
-            code = ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED
-            book.end(RunStatus.ORDER_PAYLOAD_BLOCKED, code, payload.reason)
-        order = payload.order_payload
-        if workflow.patched(patches.ORDER_GUARD):
-            order = await self._guard(order, contract, customer)
-        create = ErpInput(
-            order_payload=order,
-            message_id=event.message_id,
-            workflow_id=book.state.workflow_id,
-            idempotency_key=book.state.idempotency_key,
-        )
-        erp: ErpResult = await self._steps.run(
-            Step.CALL_ERP_GATEWAY, ErpActivities.call_erp_gateway, create
-        )
-        book.state.sales_order_no, book.state.order_url = erp.sales_order_no, erp.order_url
-        book.state.status = RunStatus.SUCCESS
+        try:
+            contract_read = await self._steps.run(DifyActivities.call_dify_contract, read)
+        except STEP_ERRORS as error:
+            code = ErrorCode.DIFY_CONTRACT_FAILED
+            raise Ended(RunStatus.CONTRACT_PARSE_FAILED, code, cause_of(error)) from error
+        if not contract_read.ok:
+            code = ErrorCode.DIFY_CONTRACT_FAILED
+            raise Ended(RunStatus.CONTRACT_PARSE_FAILED, code, contract_read.reason)
+        state.warnings.extend(contract_read.warnings)
+        meta = contract_read.contract_meta
+        state.contract_no = meta.contract_no if meta else None
+        return contract_read, uploaded.file_url
+
+    async def _draft(
+        self, event: EmailEvent, customer: CustomerMatch, read: ContractResult, file_url: str
+    ) -> OrderPayload:
+        """Dify's order app drafts the ERP order from the contract read."""
+        state = self._state
+        ask = rules.payload_input(event, customer, state.contact, read, file_url, state.file_type)
+        code = ErrorCode.DIFY_ORDER_PAYLOAD_BLOCKED
+        try:
+            drafted = await self._steps.run(DifyActivities.call_dify_order_payload, ask)
+        except STEP_ERRORS as error:
+            raise Ended(RunStatus.ORDER_PAYLOAD_BLOCKED, code, cause_of(error)) from error
+        if not drafted.ok or drafted.order_payload is None:
+            raise Ended(RunStatus.ORDER_PAYLOAD_BLOCKED, code, drafted.reason)
+        return drafted.order_payload
 
     async def _guard(
-        self, draft: OrderPayload, contract: ContractResult, customer: CustomerMatch
+        self, draft: OrderPayload, read: ContractResult, customer: CustomerMatch
     ) -> OrderPayload:
         """The order for the run's customer, once the guard finds nothing or a reviewer approves
         (a reviewer's correction is checked again)."""
-        book = self._book
-        check = rules.order_check(draft, contract, customer, self._contact, book.state.workflow_id)
+        state = self._state
+        check = rules.order_check(draft, read, customer, state.contact, state.workflow_id)
         while True:
-            result: OrderCheckResult = await self._steps.run(
-                Step.REVIEW_ORDER, OrderActivities.review_order, check
-            )
+            result = await self._steps.run(OrderActivities.review_order, check)
             assert result.payload is not None
-            book.state.order_payload = result.payload
-            book.guard = result.context
+            state.order_payload, state.guard = result.payload, result.context
             if not result.findings:
                 return result.payload
             wait = timedelta(seconds=result.review_timeout_seconds)
@@ -255,44 +242,38 @@ class SalesEmailWorkflow:
                 return result.payload
             check = rules.recheck(check, decision.order_payload)
 
-    async def _read_contract(
-        self, customer: CustomerMatch, file_url: str, filename: str
-    ) -> ContractResult:
-        """The contract's header and lines, as Dify's contract app reads them."""
-        read = ContractInput(
-            file_url=file_url,
-            filename=filename,
-            customer_id=customer.customer_id or "",
-            customer_num=customer.customer_num,
-            file_type=self._file_type,
+    async def _create(self, event: EmailEvent, order: OrderPayload) -> None:
+        """The ERP creates the order, exactly once (the idempotency key goes with it)."""
+        state = self._state
+        create = ErpInput(
+            order_payload=order,
+            message_id=event.message_id,
+            workflow_id=state.workflow_id,
+            idempotency_key=state.idempotency_key,
         )
-        contract: ContractResult = await self._steps.run(
-            Step.CALL_DIFY_CONTRACT, DifyActivities.call_dify_contract, read
-        )
-        if not contract.ok:
-            code = ErrorCode.DIFY_CONTRACT_FAILED
-            self._book.end(RunStatus.CONTRACT_PARSE_FAILED, code, contract.reason)
-        self._book.state.warnings.extend(contract.warnings)
-        meta = contract.contract_meta
-        self._book.facts["contract_no"] = meta.contract_no if meta else ""
-        self._book.state.contract_no = meta.contract_no if meta else None
-        return contract
+        try:
+            created = await self._steps.run(ErpActivities.call_erp_gateway, create)
+        except STEP_ERRORS as error:
+            code = ErrorCode.ERP_CREATE_FAILED
+            raise Ended(RunStatus.ERP_ORDER_FAILED, code, cause_of(error)) from error
+        state.sales_order_no, state.order_url = created.sales_order_no, created.order_url
+        state.status = RunStatus.SUCCESS
 
     async def _tell(self) -> None:
         """Tell the salesperson the outcome (nothing for duplicates and mails that are no
         contract; a contract MCS cannot read is told)."""
-        book = self._book
-        kind = rules.outcome_mail(book.state)
-        if book.duplicate or not kind:
+        state = self._state
+        kind = rules.outcome_mail(state)
+        if state.duplicate or not kind:
             return
         # only addresses from masterdata or settings: never one the incoming mail names
-        to = [self._contact.sales_email] if self._contact.sales_email else []
+        to = [state.contact.sales_email] if state.contact.sales_email else []
         await self._steps.notify(kind, to, include_reviewers=kind != "success" or not to)
 
     async def _finish(self) -> None:
         """Record the outcome (retried until the database answers), after every handler ended."""
-        self._book.state.finished_at = workflow.now()
-        self._book.publish()
-        finalize = rules.finalize_input(self._book.state, self._book.event, self._review.signalled)
-        await self._steps.run(Step.FINALIZE, RunActivities.finalize, finalize)
+        self._state.finished_at = workflow.now()
+        self._state.publish()
+        finalize = rules.finalize_input(self._state, self._review.signalled)
+        await self._steps.run(RunActivities.finalize, finalize)
         await workflow.wait_condition(workflow.all_handlers_finished)

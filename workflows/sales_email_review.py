@@ -8,21 +8,20 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.runs import ReviewDecision
     from workflows import sales_email_rules as rules
-    from workflows.patches import REVIEW_REMINDER
-    from workflows.sales_email_run import RunBook
+    from workflows.sales_email_state import RunState
 
 
 class Review:
     """The decision a run waits for; the workflow's handlers hand it over here."""
 
-    def __init__(self, book: RunBook) -> None:
-        self._book = book
+    def __init__(self, state: RunState) -> None:
+        self._state = state
         self.decision: ReviewDecision | None = None
         self.signalled: list[ReviewDecision] = []  # taken by signal: no key vouches for the name
 
     def validate(self, decision: ReviewDecision) -> None:
         """Raise ValueError unless the decision can be taken now (before history is written)."""
-        rules.validate_review(self._book.state, self.decision, decision, self._book.guard)
+        rules.validate_review(self._state, self.decision, decision)
 
     def reset(self) -> None:
         """Wait for a new decision (a run may be reviewed more than once)."""
@@ -45,16 +44,13 @@ class Review:
     async def wait(
         self, deadline: datetime, remind: Callable[[], Awaitable[None]]
     ) -> ReviewDecision:
-        """The decision, once taken; TimeoutError at the deadline. Reminds half-way (new runs)."""
-        if workflow.patched(REVIEW_REMINDER):
-            half = (deadline - workflow.now()) / 2
-            try:
-                await workflow.wait_condition(
-                    self._decided, timeout=half, timeout_summary="reminder"
-                )
-                return self._taken()
-            except TimeoutError:
-                await remind()
+        """The decision, once taken; TimeoutError at the deadline. Reminds half-way."""
+        half = (deadline - workflow.now()) / 2
+        try:
+            await workflow.wait_condition(self._decided, timeout=half, timeout_summary="reminder")
+            return self._taken()
+        except TimeoutError:
+            await remind()
         remaining = max(deadline - workflow.now(), timedelta(seconds=1))
         await workflow.wait_condition(self._decided, timeout=remaining, timeout_summary="review")
         return self._taken()

@@ -18,8 +18,9 @@ from models.results import (
     OrderPayloadInput,
     SignalInput,
 )
-from models.runs import ErrorCode, OrchestratorRunResult, ReviewDecision, ReviewInfo, RunStatus
+from models.runs import ErrorCode, ReviewDecision, ReviewInfo, RunStatus
 from orders import guard
+from workflows.sales_email_state import RunState
 
 # What a failed step raises in the workflow: an activity raises ActivityError (the activity's
 # error is its cause), a local activity raises the activity's error itself, or a TimeoutError.
@@ -44,13 +45,10 @@ class DraftHasFindings(ValueError):
 
 
 def validate_review(
-    state: OrchestratorRunResult,
-    pending: ReviewDecision | None,
-    decision: ReviewDecision,
-    context: GuardContext | None = None,
+    state: RunState, pending: ReviewDecision | None, decision: ReviewDecision
 ) -> None:
-    """Raise ValueError unless the decision can be taken now (runs before history is written).
-    `context`: what a corrected order is checked against (an order review)."""
+    """Raise ValueError unless the decision can be taken now (runs before history is written);
+    a corrected order is checked against the run's guard context."""
     if state.status != RunStatus.MANUAL_REVIEW or state.review is None:
         raise ValueError(f"run is not waiting for review (status {state.status})")
     if not decision.reviewer:
@@ -58,7 +56,7 @@ def validate_review(
     if pending is not None:
         raise ValueError("a decision was already taken")
     if state.review.kind == "order":
-        _validate_order_decision(decision, context)
+        _validate_order_decision(decision, state.guard)
         return
     if decision.order_payload is not None:
         raise ValueError("order_payload is for an order review; this is a customer review")
@@ -80,16 +78,12 @@ def _validate_order_decision(decision: ReviewDecision, context: GuardContext | N
         raise DraftHasFindings(f"the corrected order_payload has findings: {listed}")
 
 
-def files_of(event: EmailEvent | None) -> list[str]:
-    """The sha256 of every file the run's email brought (what the retention may remove)."""
-    return [a.sha256 for a in event.attachments if a.sha256] if event else []
-
-
-def finalize_input(
-    state: OrchestratorRunResult, event: EmailEvent | None, signalled: list[ReviewDecision]
-) -> FinalizeInput:
-    """What `finalize` records: the outcome, the run's files, and the decisions by signal."""
-    return FinalizeInput(result=state, blobs=files_of(event), signalled=list(signalled))
+def finalize_input(state: RunState, signalled: list[ReviewDecision]) -> FinalizeInput:
+    """What `finalize` records: the outcome, the run's files (what the retention may remove),
+    and the decisions taken by signal."""
+    event = state.event
+    blobs = [a.sha256 for a in event.attachments if a.sha256] if event else []
+    return FinalizeInput(result=state.view(), blobs=blobs, signalled=list(signalled))
 
 
 def unauthenticated(match: CustomerMatch) -> CustomerMatch:
@@ -142,14 +136,12 @@ def order_review(findings: list[Finding], deadline: datetime) -> ReviewInfo:
     return ReviewInfo(kind="order", reason=findings[0].code, findings=findings, deadline=deadline)
 
 
-def signal_input(event: EmailEvent, version: int | None) -> SignalInput:
-    """What tells a contract mail: its text, and its attachments to choose the contract among
-    (`version` None: a run from before the choice, which reads the first PDF)."""
+def signal_input(event: EmailEvent, version: int) -> SignalInput:
+    """What tells a contract mail: its text, and its attachments to choose the contract among."""
     return SignalInput(
         subject=event.subject,
         body_text=event.body_text,
-        pdf=event.pdf,
-        attachments=event.attachments if version is not None else [],
+        attachments=event.attachments,
         version=version,
     )
 
@@ -162,7 +154,7 @@ def not_a_contract(signal: ContractSignal, event: EmailEvent) -> str:
     return f"no attachment is a contract file MCS can read: {names}"
 
 
-def outcome_mail(state: OrchestratorRunResult) -> str:
+def outcome_mail(state: RunState) -> str:
     """The mail that tells the salesperson the outcome ("": none)."""
     if state.status == RunStatus.IGNORED:
         unreadable = any(e.code == ErrorCode.UNSUPPORTED_ATTACHMENT for e in state.errors)
@@ -199,17 +191,17 @@ def payload_input(
     )
 
 
-def mail_context(
-    state: OrchestratorRunResult, event: EmailEvent | None, facts: dict[str, str]
-) -> dict[str, str]:
-    """Everything the mail templates may show, as strings (`facts`: customer name, contract no)."""
+def mail_context(state: RunState) -> dict[str, str]:
+    """Everything the mail templates may show, as strings."""
     error = state.errors[-1] if state.errors else None
-    review = state.review
+    review, event = state.review, state.event
     pdf = event.pdf if event else None
+    contract = state.contract or pdf
+    meta = state.contract_no or ""
     return {
         "subject": event.subject if event else "",
         "sender": event.from_email if event else "",
-        "filename": facts.get("filename") or (pdf.filename if pdf else ""),
+        "filename": contract.filename if contract else "",
         "attachments": "\n".join(
             f"    {a.filename} ({a.content_type}, {a.size} bytes)"
             for a in (event.attachments if event else [])
@@ -219,11 +211,22 @@ def mail_context(
         "error_code": error.code if error else "",
         "error_message": error.message if error else "",
         "customer_id": state.customer_id or "",
-        "customer_name": facts.get("customer_name", ""),
-        "contract_no": facts.get("contract_no", ""),
+        "customer_name": state.customer_name,
+        "contract_no": meta,
         "sales_order_no": state.sales_order_no or "",
         "order_url": state.order_url or "",
         "warnings": "\n".join(state.warnings),
+        **_review_context(review),
+        "lines": "\n".join(
+            f"    {n}. {line.product_code} x {line.quantity} {line.unit} at {line.unit_price}"
+            for n, line in enumerate(state.order_payload.lines if state.order_payload else [], 1)
+        ),
+    }
+
+
+def _review_context(review: ReviewInfo | None) -> dict[str, str]:
+    """What a review mail shows of the review."""
+    return {
         "reason": review.reason if review else "",
         "review_kind": review.kind if review else "",
         "contact_customer_id": review.contact_customer_id if review else "",
@@ -235,10 +238,6 @@ def mail_context(
         "findings": "\n".join(
             f"    {f.code}{f' (line {f.line})' if f.line else ''}: {f.message}"
             for f in (review.findings if review else [])
-        ),
-        "lines": "\n".join(
-            f"    {n}. {line.product_code} x {line.quantity} {line.unit} at {line.unit_price}"
-            for n, line in enumerate(state.order_payload.lines if state.order_payload else [], 1)
         ),
     }
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.attachments import attachment_bytes, by_size, ensure_message_id, store_attachment
 from api.deps import (
@@ -17,16 +17,21 @@ from api.deps import (
     TemporalDep,
     allow,
 )
-from api.outbox import queued_run
-from api.replay import ReplayError, replay
+from api.replay import replay
 from api.reviews import decide
-from api.runs import audit_of, from_search_attributes, read_run
+from api.runs import (
+    audit_of,
+    from_search_attributes,
+    listed,
+    queued_runs,
+    read_run,
+    visibility_query,
+)
 from mail.mime import MAX_ATTACHMENTS
-from models.actions import record
 from models.email import EmailEvent, workflow_id_for
-from models.masterdata import aware
-from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, SubmitAnswer
+from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, RunView, SubmitAnswer
 from settings import ApiKey
+from telemetry.actions import record
 
 router = APIRouter(prefix="/v1/orchestrations/sales-email", tags=["sales-email"])
 Reader = Depends(allow("runs:read"))
@@ -90,7 +95,7 @@ async def accept_event(
 @router.get("/runs", response_model=list[RunSummary], dependencies=[Reader])
 async def list_runs(
     temporal: TemporalDep,
-    outbox: OutboxDep,
+    db: SessionDep,
     status: RunStatus | None = None,
     customer_id: Annotated[str | None, Query(max_length=200, pattern=SAFE_IN_QUERY)] = None,
     started_after: datetime | None = None,
@@ -99,29 +104,23 @@ async def list_runs(
 ) -> list[RunSummary]:
     """List runs, newest first (filters: status, customer, start time): from Temporal visibility,
     after the accepted emails whose run has not started yet (they count as RUNNING)."""
-    query = "WorkflowType = 'SalesEmailWorkflow'"
-    for bound, operator in ((started_after, ">="), (started_before, "<")):
-        if bound is not None:
-            query += f" AND StartTime {operator} '{aware(bound).isoformat()}'"
-    if status:
-        query += f" AND SalesEmailStatus = '{status.value}'"
-    if customer_id:
-        query += f" AND CustomerId = '{customer_id}'"
-    summaries = []
+    query = visibility_query(status, customer_id, started_after, started_before)
     try:
-        async for execution in temporal.list_workflows(query, limit=limit):
-            summaries.append(_summary(from_search_attributes(execution)))  # type: ignore[arg-type]
+        summaries = [
+            _summary(from_search_attributes(execution))
+            async for execution in listed(temporal, query, limit)
+        ]
     except RPCError as error:
         raise HTTPException(503, f"Temporal cannot list runs now: {error.message}") from error
     if status not in (None, RunStatus.RUNNING) or customer_id:
         return summaries
-    queued = await run_in_threadpool(outbox.queued_entries, limit, started_after, started_before)
-    listed = {summary.workflow_id for summary in summaries}
-    waiting = [_summary(queued_run(e)) for e in queued if e.workflow_id not in listed]
+    queued = await run_in_threadpool(queued_runs, db, limit, started_after, started_before)
+    shown = {summary.workflow_id for summary in summaries}
+    waiting = [_summary(run) for run in queued if run.workflow_id not in shown]
     return (waiting + summaries)[:limit]
 
 
-def _summary(run: OrchestratorRunResult) -> RunSummary:
+def _summary(run: RunView) -> RunSummary:
     return RunSummary(
         workflow_id=run.workflow_id,
         run_id=run.run_id,
@@ -138,11 +137,11 @@ def _summary(run: OrchestratorRunResult) -> RunSummary:
 async def get_run(workflow_id: str, temporal: TemporalDep, db: SessionDep) -> OrchestratorRunResult:
     """One run: status, step, ids, order, warnings, errors, the review while waiting, and the
     audit trail (every step attempt)."""
-    result = await read_run(temporal, db, workflow_id)
-    if result is None:
+    run = await read_run(temporal, db, workflow_id)
+    if run is None:
         raise HTTPException(404, f"no run {workflow_id}")
-    result.audit = await run_in_threadpool(audit_of, db, workflow_id)
-    return result
+    audit = await run_in_threadpool(audit_of, db, workflow_id)
+    return OrchestratorRunResult(**dict(run), audit=audit)
 
 
 @router.post("/runs/{workflow_id}/review", response_model=ReviewDecision)
@@ -179,16 +178,7 @@ async def replay_run(
     workflow_id = body.workflow_id or (workflow_id_for(body.message_id) if body.message_id else "")
     if not workflow_id:
         raise HTTPException(422, "give workflow_id or message_id")
-    try:
-        answer = await replay(temporal, workflow_id, body.from_step, settings.task_queue)
-        action, summary = (
-            ("reset", f"from step {body.from_step}") if body.from_step else ("replay", "")
-        )
-        await run_in_threadpool(record, db, caller.name, action, workflow_id, summary)
-        return answer
-    except ReplayError as error:
-        raise HTTPException(409, str(error)) from error
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, f"no run {workflow_id}") from error
-        raise
+    answer = await replay(temporal, workflow_id, body.from_step, settings.task_queue)
+    action, summary = ("reset", f"from step {body.from_step}") if body.from_step else ("replay", "")
+    await run_in_threadpool(record, db, caller.name, action, workflow_id, summary)
+    return answer

@@ -15,7 +15,7 @@ from mail.ingest import Ingester
 from models.db import make_engine
 from models.email import workflow_id_for
 from models.ingest import IngestStatus, PollInput, PollResult
-from models.runs import OrchestratorRunResult, RunStatus
+from models.runs import RunStatus, RunView
 from sandbox.demo import contract_pdf, raw_contract_email
 from settings import MailboxConfig, Settings
 from storage.blobs import BlobStore
@@ -87,9 +87,7 @@ async def test_schedule_picks_up_new_mail_and_moves_it(
     message_id = f"<{uuid.uuid4()}@huadong.example>"
     with imap_box(schedule_worker) as box:
         box.append(contract_message(message_id), "INBOX")
-    handle = dev_env.client.get_workflow_handle(
-        workflow_id_for(message_id), result_type=OrchestratorRunResult
-    )
+    handle = dev_env.client.get_workflow_handle(workflow_id_for(message_id), result_type=RunView)
     for _ in range(200):
         try:
             result = await handle.result()

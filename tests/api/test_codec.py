@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.codec import ENCODING, EncryptionCodec, data_converter, parse_keys
 from models.db import make_engine
 from models.errors import ErrorType
-from models.runs import OrchestratorRunResult
+from models.runs import RunView
 from sandbox.demo import make_email
 from sandbox.faults import Faults
 from settings import Settings
@@ -26,7 +26,7 @@ NEW = f"k2:{base64.b64encode(os.urandom(32)).decode()}"
 
 async def encrypted_run(
     ts_env: WorkflowEnvironment, settings: Settings
-) -> tuple[Settings, str, OrchestratorRunResult]:
+) -> tuple[Settings, str, RunView]:
     """One run of the demo email on a worker with the payload key NEW (a task queue of its own):
     the settings, the workflow id and the result read with the key."""
     encrypted = settings.model_copy(

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, Response
 
 from api import downloads
+from api.problems import status_of
+from models.errors import Problem
 from sandbox.demo import contract_pdf
 from settings import Settings
 from tests.helpers import free_port, serve
@@ -35,9 +37,9 @@ def resolving_to(*addresses: str) -> downloads.Resolver:
 )  # fmt: skip
 async def test_private_loopback_and_link_local_addresses_are_refused(address: str) -> None:
     url = "https://files.example/contract.pdf"
-    with pytest.raises(HTTPException) as refused:
+    with pytest.raises(Problem) as refused:
         await downloads.check_url(url, "c.pdf", PRODUCTION, resolving_to(address))
-    assert refused.value.status_code == 422
+    assert status_of(refused.value) == 422
     assert "private, loopback or link-local address" in refused.value.detail
 
 
@@ -54,7 +56,7 @@ async def test_a_listed_host_with_public_addresses_passes_and_others_do_not() ->
         ("ftp://files.example/a.pdf", DEV, public, "must be https or http"),
         ("https://files.example/a.pdf", Settings(), public, "URL attachments are off"),
     ):
-        with pytest.raises(HTTPException, match=why):
+        with pytest.raises(Problem, match=why):
             await downloads.check_url(url, "a", settings, resolver)
 
 
@@ -97,14 +99,14 @@ async def test_fetching_on_loopback_in_dev(origin: str, monkeypatch: pytest.Monk
         ("big.pdf", 413, "over 100000 bytes"),
     ]
     for path, status, why in cases:
-        with pytest.raises(HTTPException) as refused:
+        with pytest.raises(Problem) as refused:
             await downloads.download(f"{origin}/{path}", path, DEV)
-        assert refused.value.status_code == status and why in refused.value.detail
+        assert status_of(refused.value) == status and why in refused.value.detail
         assert "hunter2" not in refused.value.detail
     monkeypatch.setattr(downloads, "DEADLINE_SECONDS", 0.3)
-    with pytest.raises(HTTPException, match="took over"):
+    with pytest.raises(Problem, match="took over"):
         await downloads.download(f"{origin}/slow.pdf", "slow", DEV)
     production = DEV.model_copy(update={"env": "production"})
     https = origin.replace("http://", "https://")
-    with pytest.raises(HTTPException, match="private, loopback or link-local"):
+    with pytest.raises(Problem, match="private, loopback or link-local"):
         await downloads.download(f"{https}/ok.pdf", "ok", production)  # refused, not connected

@@ -20,7 +20,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from api.outbox import QUEUED_STEP, Outbox
+from api.outbox import Outbox
+from api.runs import QUEUED_STEP
 from models.codec import PLAIN_CONVERTER
 from models.db import make_engine
 from models.email import EmailEvent

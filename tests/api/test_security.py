@@ -10,7 +10,7 @@ import httpx
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
+from models.runs import ReviewDecision, RunStatus, RunView
 from sandbox.demo import make_email
 from settings import SCOPES, Settings
 from tests.helpers import finished, open_api
@@ -135,7 +135,7 @@ async def test_a_review_decided_by_signal_is_audited_as_unverified(
     answer = await api.post("/v1/orchestrations/sales-email/run", json=submitted)
     workflow_id = answer.json()["workflow_id"]
     assert (await finished(api, workflow_id))["status"] == "MANUAL_REVIEW"
-    handle = dev_env.client.get_workflow_handle(workflow_id, result_type=OrchestratorRunResult)
+    handle = dev_env.client.get_workflow_handle(workflow_id, result_type=RunView)
     typed = ReviewDecision(decision="approve", customer_id="C001", reviewer="ops-anna")
     await handle.signal(SalesEmailWorkflow.review_decision, typed)
     assert (await handle.result()).status == RunStatus.SUCCESS

@@ -15,13 +15,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api import reviews
+from models import run_contract as contract
 from models.codec import ENCODING, data_converter
 from models.runs import RunStatus
 from sandbox.demo import make_email
 from settings import Settings
 from storage.signed_urls import sign_review_token
 from tests.helpers import by_reference, open_api, running_worker, wait_for_review
-from workflows import search_attributes as sa
 from workflows.sales_email import SalesEmailWorkflow
 
 KEY = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
@@ -51,7 +51,7 @@ async def test_a_waiting_run_is_read_while_no_worker_runs(
             namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
         )
     )
-    memo = raw.workflow_execution_info.memo.fields[sa.WAITING]
+    memo = raw.workflow_execution_info.memo.fields[contract.WAITING_MEMO]
     assert memo.metadata["encoding"] == ENCODING and b"C00" not in memo.data
     async for api in open_api(own, dev_env, client):
         run = (await api.get(f"/v1/orchestrations/sales-email/runs/{handle.id}")).json()

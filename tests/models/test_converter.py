@@ -8,17 +8,17 @@ from pydantic import TypeAdapter
 
 from models.codec import PayloadConverter
 from models.results import MatchCustomerInput
-from models.runs import OrchestratorRunResult, RunStatus
+from models.runs import RunStatus, RunView
 
 
 def test_models_and_dataclasses_round_trip() -> None:
-    result = OrchestratorRunResult(
+    result = RunView(
         workflow_id="wf-1", status=RunStatus.SUCCESS, started_at=datetime(2026, 1, 2, tzinfo=UTC)
     )
     ask = MatchCustomerInput(filename="合同.pdf", contact_customer_id="C001", version=3)
     [result_payload, ask_payload] = PayloadConverter().to_payloads([result, ask])
     back = PayloadConverter().from_payloads(
-        [result_payload, ask_payload], [OrchestratorRunResult, MatchCustomerInput]
+        [result_payload, ask_payload], [RunView, MatchCustomerInput]
     )
     assert back == [result, ask]
 

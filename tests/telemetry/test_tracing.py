@@ -8,7 +8,7 @@ import uuid
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from models.runs import OrchestratorRunResult, RunStatus
+from models.runs import RunStatus, RunView
 from sandbox import langsmith
 from sandbox.demo import make_email
 from settings import Settings
@@ -18,7 +18,7 @@ from tests.helpers import free_port, run, running_worker, serve
 
 async def traced_run(
     ts_env: WorkflowEnvironment, settings: Settings, monkeypatch: pytest.MonkeyPatch, tracing: str
-) -> tuple[langsmith.RunLog, OrchestratorRunResult]:
+) -> tuple[langsmith.RunLog, RunView]:
     """One run on a worker whose environment points LangSmith at a stand-in; what arrived."""
     app, received = langsmith.create_app("ls-test-key")
     async with serve(app, free_port()) as endpoint:

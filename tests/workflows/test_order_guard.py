@@ -9,7 +9,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from models.orders import OrderPayload
-from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus
+from models.runs import ReviewDecision, RunStatus, RunView
 from sandbox.demo import contract_number, contract_pdf, make_email
 from sandbox.faults import Faults
 from sandbox.pdf import Contract, Item, make_contract_pdf
@@ -17,24 +17,24 @@ from settings import Settings
 from tests.helpers import Sims, mails_to, run, start, wait_for_review
 from workflows.sales_email import SalesEmailWorkflow
 
-Handle = WorkflowHandle[SalesEmailWorkflow, OrchestratorRunResult]
+Handle = WorkflowHandle[SalesEmailWorkflow, RunView]
 
 
 async def waiting_order(
     env: WorkflowEnvironment, settings: Settings, pdf: bytes
-) -> tuple[Handle, OrchestratorRunResult]:
+) -> tuple[Handle, RunView]:
     handle = await start(env.client, settings, make_email(pdf=pdf))
     state = await wait_for_review(handle)
     assert state.review is not None and state.review.kind == "order", state
     return handle, state
 
 
-def finding_codes(state: OrchestratorRunResult) -> list[tuple[str, int | None]]:
+def finding_codes(state: RunView) -> list[tuple[str, int | None]]:
     assert state.review is not None
     return [(f.code, f.line) for f in state.review.findings]
 
 
-async def approve(handle: Handle, payload: OrderPayload | None = None) -> OrchestratorRunResult:
+async def approve(handle: Handle, payload: OrderPayload | None = None) -> RunView:
     decision = ReviewDecision(decision="approve", reviewer="ops", order_payload=payload)
     await handle.execute_update(SalesEmailWorkflow.review, decision)
     return await handle.result()
@@ -193,7 +193,7 @@ async def test_two_mails_of_one_contract_at_the_same_moment_make_one_order(
     )
 
 
-async def wait_for_either_review(handles: list[Handle]) -> OrchestratorRunResult:
+async def wait_for_either_review(handles: list[Handle]) -> RunView:
     for _ in range(200):
         for handle in handles:
             state = await handle.query(SalesEmailWorkflow.status)

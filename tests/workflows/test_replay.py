@@ -1,24 +1,32 @@
-"""Replay safety: recorded histories must replay on the current workflow code."""
+"""Replay safety: recorded histories must replay on the current workflow code.
+
+The histories of release 0.1 (the baseline: no patch) cover every outcome; record them again with
+`MCS_RECORD_HISTORIES=-0.1 pytest tests/workflows/test_replay.py`. A workflow change after 0.1 is
+a patch (workflows/patches.py) with histories from before and after it.
+"""
 
 import json
 import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.codec import PLAIN_CONVERTER
-from models.runs import ReviewDecision, RunStatus
+from models.email import EmailEvent
+from models.runs import ReviewDecision, RunStatus, RunView
 from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.pdf import make_pdf
 from settings import Settings
 from tests.helpers import start, wait_for_review
 from workflows.patches import PATCHES, RETIRED_PATCHES
 from workflows.sales_email import SalesEmailWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-RECORD = os.environ.get("MCS_RECORD_HISTORIES", "")  # a file-name suffix, e.g. "-v2"
+RECORD = os.environ.get("MCS_RECORD_HISTORIES", "")  # a file-name suffix, e.g. "-0.1"
+BASELINE = "-0.1"
 
 
 async def replay(history: WorkflowHistory) -> None:
@@ -48,62 +56,130 @@ def patches_in(history: WorkflowHistory) -> set[str]:
     return found
 
 
+def unguarded(
+    patches: tuple[str, ...], retired: tuple[str, ...], marked: list[set[str]]
+) -> list[str]:
+    """What keeps a patch from being guarded by recorded runs from both sides of it: a marker no
+    list knows, a patch no run recorded, a patch with no run recorded before it."""
+    problems = [
+        f"{p} is in neither PATCHES nor RETIRED"
+        for p in set().union(*marked) - {*patches, *retired}
+    ]
+    for position, patch in enumerate(patches):
+        if not any(patch in m for m in marked):
+            problems.append(f"no recorded run with {patch}")
+        if not [m for m in marked if not m & set(patches[position:])]:
+            problems.append(f"no recorded run from before {patch}")
+    return sorted(problems)
+
+
 def test_every_patch_is_guarded_by_histories_from_both_sides() -> None:
     """Each `workflow.patched` branch replays a run from before the patch and one after it: the
     old branch may go (deprecate_patch) only together with the histories that still need it."""
-    marked = [patches_in(history) for history in recorded()]
-    known = set(PATCHES) | set(RETIRED_PATCHES)
-    assert set().union(*marked) <= known, "a recorded patch is in neither PATCHES nor RETIRED"
-    for position, patch in enumerate(PATCHES):
-        assert any(patch in m for m in marked), f"no recorded run with {patch}"
-        before = [m for m in marked if not m & set(PATCHES[position:])]
-        assert before, f"no recorded run from before {patch}"
+    assert unguarded(PATCHES, RETIRED_PATCHES, [patches_in(h) for h in recorded()]) == []
 
 
-async def test_recorded_histories_cover_the_main_outcomes() -> None:
-    names = {p.stem for p in HISTORIES.glob("*.json")}
-    assert {"success", "review_approved", "review_rejected", "unknown_contact"} <= names
+def test_the_patch_guard_finds_each_gap() -> None:
+    before, after = set[str](), {"a"}
+    assert unguarded(("a",), (), [before, after]) == []
+    assert unguarded(("a",), (), [after]) == ["no recorded run from before a"]
+    assert unguarded(("a",), (), [before]) == ["no recorded run with a"]
+    assert unguarded((), (), [after]) == ["a is in neither PATCHES nor RETIRED"]
+    assert unguarded((), ("a",), [after]) == []
 
 
-def unauthenticated() -> object:
+def unauthenticated() -> EmailEvent:
     """A known contact's contract mail that our mail server found forged."""
     verdict = "mx.mcs.example; spf=fail smtp.mailfrom=huadong.example; dkim=fail; dmarc=fail"
     return make_email().model_copy(update={"auth_results": [verdict]})
 
 
+LOW_SCORE = "合同_某某不知名公司.pdf"
+# The baseline's runs: one per outcome, the reviews and an order correction.
+BASELINE_RUNS = [
+    ("success", make_email(), None, RunStatus.SUCCESS),
+    ("duplicate", make_email(), "again", RunStatus.SUCCESS),
+    ("unknown_contact", make_email(sender="x@unknown.example"), None, RunStatus.UNKNOWN_CONTACT),
+    ("ignored", make_email(subject="Invoice for October"), None, RunStatus.IGNORED),
+    ("review_approved", make_email(filename=LOW_SCORE), "approve", RunStatus.SUCCESS),
+    ("review_rejected", make_email(filename="采购合同_远航科技.pdf"), "reject", RunStatus.REJECTED),
+    ("review_expired", make_email(filename=LOW_SCORE), "wait", RunStatus.REVIEW_EXPIRED),
+    (
+        "order_corrected",
+        make_email(pdf=contract_pdf(contract_number("GUARD-ZERO"))),
+        "fix",
+        RunStatus.SUCCESS,
+    ),
+    ("sender_unauthenticated", unauthenticated(), "approve", RunStatus.SUCCESS),
+    (
+        "contract_parse_failed",
+        make_email(pdf=make_pdf(["A holiday photo, not a contract"])),
+        None,
+        RunStatus.CONTRACT_PARSE_FAILED,
+    ),
+    (
+        "order_payload_blocked",
+        make_email(pdf=contract_pdf("HT-2026-002", ("BLOCK-9",))),
+        None,
+        RunStatus.ORDER_PAYLOAD_BLOCKED,
+    ),
+    (
+        "erp_order_failed",
+        make_email(pdf=contract_pdf(contract_number(), ("REJECT-7",))),
+        None,
+        RunStatus.ERP_ORDER_FAILED,
+    ),
+]
+
+
+def test_the_baseline_histories_cover_every_outcome() -> None:
+    names = {p.stem for p in HISTORIES.glob("*.json")}
+    assert {f"{name}{BASELINE}" for name, *_ in BASELINE_RUNS} <= names
+    statuses = {status for *_, status in BASELINE_RUNS}
+    assert set(RunStatus) - statuses == {
+        RunStatus.RUNNING,
+        RunStatus.MANUAL_REVIEW,
+        RunStatus.FAILED,
+    }
+
+
+async def decided(handle: WorkflowHandle[SalesEmailWorkflow, RunView], decision: str) -> None:
+    """Decide the run's review as `decision` says: approve, reject, or fix (correct the order)."""
+    waiting = await wait_for_review(handle)
+    if decision == "fix":  # an order review, approved with the quantity corrected
+        assert waiting.order_payload is not None
+        draft = waiting.order_payload
+        lines = [line.model_copy(update={"quantity": 10}) for line in draft.lines]
+        corrected = draft.model_copy(update={"lines": lines})
+        chosen = ReviewDecision(decision="approve", reviewer="ops", order_payload=corrected)
+    else:
+        chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")
+    await handle.execute_update(SalesEmailWorkflow.review, chosen)
+
+
 @pytest.mark.parametrize(
-    ("name", "email", "decision"),
-    [
-        ("success", make_email(), None),
-        ("unknown_contact", make_email(sender="x@unknown.example"), None),
-        ("review_approved", make_email(filename="合同_某某不知名公司.pdf"), "approve"),
-        ("review_rejected", make_email(filename="采购合同_远航科技.pdf"), "reject"),
-        ("order_corrected", make_email(pdf=contract_pdf(contract_number("GUARD-ZERO"))), "fix"),
-        ("sender_unauthenticated", unauthenticated(), "approve"),
-    ],
+    ("name", "email", "decision", "status"),
+    BASELINE_RUNS,
+    ids=lambda v: v if isinstance(v, str) else "",
 )
 async def test_fresh_history_replays(
-    ts_env: WorkflowEnvironment, ts_worker: Settings, name: str, email: object, decision: str | None
+    ts_env: WorkflowEnvironment,
+    ts_worker: Settings,
+    name: str,
+    email: EmailEvent,
+    decision: str | None,
+    status: RunStatus,
 ) -> None:
-    handle = await start(ts_env.client, ts_worker, email)  # type: ignore[arg-type]
-    if decision:
-        waiting = await wait_for_review(handle)
-        if decision == "fix":  # an order review, approved with the quantity corrected
-            assert waiting.order_payload is not None
-            draft = waiting.order_payload
-            lines = [line.model_copy(update={"quantity": 10}) for line in draft.lines]
-            corrected = draft.model_copy(update={"lines": lines})
-            chosen = ReviewDecision(decision="approve", reviewer="ops", order_payload=corrected)
-        else:
-            chosen = ReviewDecision(decision=decision, customer_id="C001", reviewer="ops")
-        await handle.execute_update(SalesEmailWorkflow.review, chosen)
+    if decision == "again":  # the same email and PDF a second time: the first run's order
+        await (await start(ts_env.client, ts_worker, email)).result()
+    handle = await start(ts_env.client, ts_worker, email)
+    if decision in ("approve", "reject", "fix"):
+        await decided(handle, decision)
     result = await handle.result()
-    assert result.status != RunStatus.FAILED
+    assert result.status == status, result.errors
+    if decision == "again":
+        assert any("duplicate of" in warning for warning in result.warnings)
     history = await handle.fetch_history()
     await replay(history)
     if RECORD:
-        save(HISTORIES / f"{name}{RECORD}.json", history.to_json())
-
-
-def save(path: Path, text: str) -> None:
-    path.write_text(text)
+        (HISTORIES / f"{name}{RECORD}.json").write_text(history.to_json())

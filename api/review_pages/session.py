@@ -1,0 +1,80 @@
+"""The security of the review pages, in one module to audit on its own.
+
+- A review link's token is its own credential (HMAC-signed by `storage.signed_urls`: run,
+  reviewer, expiry), so a form posted from another site has nothing to ride on.
+- The inbox keeps who logged in (the key's name, never the key) in a signed, HttpOnly,
+  SameSite=Strict cookie that expires.
+- The inbox's login and logout forms carry a form token that must match a cookie of the same
+  flags (double submit): another site can neither log a reviewer in under its own key (a login
+  CSRF: the reviewer would then decide under the attacker's name) nor out.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from settings import Settings
+
+COOKIE = "mcs_inbox"
+FORM_COOKIE = "mcs_form"
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+SESSION_SECONDS = 12 * 3600
+
+
+def _signed(name: str, expires: int, secret: str) -> str:
+    body = f"{name}|{expires}"
+    signature = hmac.new(f"inbox:{secret}".encode(), body.encode(), hashlib.sha256).hexdigest()
+    return f"{body}|{signature}"
+
+
+def reviewer(request: Request, settings: Settings) -> str | None:
+    """The name of the inbox's logged-in reviewer, from the session cookie (None: nobody)."""
+    given = request.cookies.get(COOKIE, "")
+    name, _, rest = given.partition("|")
+    expires, _, _ = rest.partition("|")
+    if not name or not expires.isdigit() or int(expires) < time.time():
+        return None
+    expected = _signed(name, int(expires), settings.file_url_secret)
+    return name if hmac.compare_digest(expected.encode(), given.encode(errors="replace")) else None
+
+
+def start_session(response: Response, name: str, settings: Settings) -> None:
+    """Log `name` (a key's name) in on this browser."""
+    expires = int(time.time()) + SESSION_SECONDS
+    _cookie(response, COOKIE, _signed(name, expires, settings.file_url_secret), settings)
+
+
+def end_session(response: Response) -> None:
+    response.delete_cookie(COOKIE)
+
+
+def form_token(request: Request) -> str:
+    """The browser's form token (its cookie), or a new one."""
+    given = request.cookies.get(FORM_COOKIE, "")
+    return given if FORM_TOKEN.fullmatch(given) else secrets.token_urlsafe(32)
+
+
+def with_form_token(response: Response, token: str, settings: Settings) -> Response:
+    """The page with the form token's cookie set (its forms carry the same token)."""
+    _cookie(response, FORM_COOKIE, token, settings)
+    return response
+
+
+def genuine(request: Request, form: dict[str, str]) -> bool:
+    """The form carries the token of this browser's form cookie (it came from our own page)."""
+    cookie, given = request.cookies.get(FORM_COOKIE, ""), form.get("form_token", "")
+    return bool(FORM_TOKEN.fullmatch(cookie)) and hmac.compare_digest(
+        cookie.encode(), given.encode(errors="replace")
+    )
+
+
+def _cookie(response: Response, name: str, value: str, settings: Settings) -> None:
+    response.set_cookie(
+        name, value, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+        secure=settings.api_url.startswith("https://"),
+    )  # fmt: skip
