@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from api.main import create_app
 from models import masterdata_store
+from models import run_contract as contract
 from models.db import make_engine
 from models.masterdata import Customer
 from models.migrate import upgrade
@@ -31,7 +32,6 @@ from settings import Settings
 from storage.signed_urls import review_url
 from temporal_client import connect, sync_schedules
 from worker import build_worker, serve_metrics
-from workflows import search_attributes as sa
 
 STARTUP_SECONDS = 60
 
@@ -66,7 +66,11 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = Non
 
 def temporal_command(settings: Settings) -> list[str]:
     """The dev server on a SQLite file, with our search attributes and the Web UI's codec."""
-    attributes = [arg for key in sa.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")]
+    attributes = [
+        arg
+        for key in contract.SEARCH_ATTRIBUTES
+        for arg in ("--search-attribute", f"{key.name}=Keyword")
+    ]
     return [
         temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
         "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
@@ -275,20 +279,7 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
     settings = settings.model_copy(update={"api_port": api_socket.getsockname()[1]})
     async with AsyncExitStack() as stack:
         stack.callback(api_socket.close)
-        # ports we choose may be taken before the server binds them: choose again
-        attempts = 1 if settings.temporal_port and settings.temporal_ui_port else 3
-        for attempt in range(1, attempts + 1):
-            ported = with_temporal_ports(settings)
-            try:
-                await stack.enter_async_context(temporal_server(ported))
-                break
-            except SystemExit as error:
-                if attempt == attempts:
-                    raise
-                say(f"the Temporal dev server did not start; trying other ports ({error})")
-        settings = ported.model_copy(
-            update={"temporal_address": f"127.0.0.1:{ported.temporal_port}"}
-        )
+        settings = await _temporal(stack, settings, say)
         settings, urls = await simulators(stack, settings)
         if load_demo_masterdata(settings):
             say("loaded the demo masterdata")
@@ -298,14 +289,7 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
             say(f"schedule {schedule_id} {change}")
         worker = await stack.enter_async_context(build_worker(client, settings))
         worker_task = asyncio.create_task(worker.run())
-        say(f"MCS is running (data in {settings.data_dir.resolve()})")
-        say(f"  API          {api_url}  (docs {api_url}/docs, X-API-Key: {settings.cli_key})")
-        say(f"  Temporal     127.0.0.1:{settings.temporal_port}")
-        say(f"  Web UI       http://127.0.0.1:{settings.temporal_ui_port}")
-        metrics = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
-        say(f"  Metrics      {api_url}/metrics (API), {metrics} (worker; SDK: next port)")
-        for name, url in urls.items():
-            say(f"  {name:<12} {url}")
+        _say_urls(say, settings, api_url, urls)
         if demo:
             say("demo emails, one per outcome:")
             await submit_demo(api_url, settings, say)
@@ -321,6 +305,33 @@ async def run_dev(settings: Settings, demo: bool, say: Say) -> None:
         if not worker_task.done():
             await worker.shutdown()
         await worker_task
+
+
+async def _temporal(stack: AsyncExitStack, settings: Settings, say: Say) -> Settings:
+    """The Temporal dev server, started on the settings' ports (or ports chosen for it): ports
+    we choose may be taken before the server binds them, so they are chosen again."""
+    attempts = 1 if settings.temporal_port and settings.temporal_ui_port else 3
+    for attempt in range(1, attempts + 1):
+        ported = with_temporal_ports(settings)
+        try:
+            await stack.enter_async_context(temporal_server(ported))
+            break
+        except SystemExit as error:
+            if attempt == attempts:
+                raise
+            say(f"the Temporal dev server did not start; trying other ports ({error})")
+    return ported.model_copy(update={"temporal_address": f"127.0.0.1:{ported.temporal_port}"})
+
+
+def _say_urls(say: Say, settings: Settings, api_url: str, urls: dict[str, str]) -> None:
+    say(f"MCS is running (data in {settings.data_dir.resolve()})")
+    say(f"  API          {api_url}  (docs {api_url}/docs, X-API-Key: {settings.cli_key})")
+    say(f"  Temporal     127.0.0.1:{settings.temporal_port}")
+    say(f"  Web UI       http://127.0.0.1:{settings.temporal_ui_port}")
+    metrics = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+    say(f"  Metrics      {api_url}/metrics (API), {metrics} (worker; SDK: next port)")
+    for name, url in urls.items():
+        say(f"  {name:<12} {url}")
 
 
 def process_stack(

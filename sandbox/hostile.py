@@ -53,6 +53,11 @@ def many_parts(parts: int = 5000) -> bytes:
 
 def corpus() -> dict[str, bytes]:
     """Name -> raw message."""
+    return {**malformed(), **oversized()}
+
+
+def malformed() -> dict[str, bytes]:
+    """Messages whose headers or parts are not what they claim."""
     fake_pdf = base64.b64encode(b"MZ\x90\x00 not a pdf at all" * 50)
     separators = base64.b64encode("采购合同\u2028\r\nBcc: x@y\u0085".encode())
     return {
@@ -80,12 +85,22 @@ def corpus() -> dict[str, bytes]:
                 ],
             ),
         ),  # fmt: skip
+        "no-headers-at-all": b"\r\n\r\njust a body",
+        "broken-base64": message(
+            [b"Subject: b", b"Message-ID: <b64@x>", *mixed(b"q")],
+            multipart(b"q", [(attachment(b"x.pdf", b"application/pdf", True), b"!!!!====")]),
+        ),
+    }
+
+
+def oversized() -> dict[str, bytes]:
+    """Messages over a limit: depth, parts, body, header and field sizes."""
+    return {
         "deep-nesting": deep_nesting(),
         "many-parts": many_parts(),
         "huge-body": message(
             [b"Subject: big", b"Message-ID: <huge@x>", PLAIN], b"A" * (3 * 1024 * 1024)
         ),
-        "no-headers-at-all": b"\r\n\r\njust a body",
         "huge-headers": message(
             [
                 b"Subject: " + b"x" * 5000,
@@ -109,8 +124,4 @@ def corpus() -> dict[str, bytes]:
             b"x",
         ),  # fmt: skip
         "overlong-message-id": message([b"Message-ID: <" + b"m" * 1200 + b"@x>", PLAIN], b"x"),
-        "broken-base64": message(
-            [b"Subject: b", b"Message-ID: <b64@x>", *mixed(b"q")],
-            multipart(b"q", [(attachment(b"x.pdf", b"application/pdf", True), b"!!!!====")]),
-        ),
     }

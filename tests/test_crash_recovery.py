@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, TimeoutType
-from temporalio.client import Client
+from temporalio.api.history.v1 import ActivityTaskStartedEventAttributes
+from temporalio.client import Client, WorkflowHistory
 
 from devstack import spawn, stop_process, temporal_server
 from models.codec import PLAIN_CONVERTER
@@ -34,15 +35,7 @@ async def test_a_killed_worker_call_is_retried_after_its_heartbeat_timeout(
                 "task_queue": f"crash-{uuid.uuid4()}", "data_dir": settings.data_dir}
     )  # fmt: skip
     own = settings.model_copy(update={"data_dir": root})  # the dev server's state only
-    env = {
-        **os.environ,
-        "MCS_ENV": "dev",  # the test reads the histories with a plain converter
-        "MCS_DATA_DIR": str(settings.data_dir),
-        "MCS_PUBLIC_BASE_URL": api_url,
-        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{settings.temporal_port}",
-        "MCS_TASK_QUEUE": settings.task_queue,
-        **sims_env(sims),
-    }
+    env = worker_env(settings, api_url, sims)
     worker = [str(Path(sys.executable).parent / "mcs"), "worker"]
     try:
         async with temporal_server(own):
@@ -73,13 +66,30 @@ async def test_a_killed_worker_call_is_retried_after_its_heartbeat_timeout(
         sims.dify_faults.faults = Faults()
         shutil.rmtree(root, ignore_errors=True)
     assert result.status == "SUCCESS", result.errors
-    retried = [
+    [attempt] = retried(history)  # the Dify call, once more, after the dead worker's heartbeats
+    timeout = attempt.last_failure.timeout_failure_info.timeout_type
+    assert timeout == TimeoutType.TIMEOUT_TYPE_HEARTBEAT, attempt.last_failure
+    print(f"run completed {recovered:.1f} s after the worker was killed")
+
+
+def worker_env(settings: Settings, api_url: str, sims: Sims) -> dict[str, str]:
+    """The environment of an `mcs worker` process of the test."""
+    return {
+        **os.environ,
+        "MCS_ENV": "dev",  # the test reads the histories with a plain converter
+        "MCS_DATA_DIR": str(settings.data_dir),
+        "MCS_PUBLIC_BASE_URL": api_url,
+        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{settings.temporal_port}",
+        "MCS_TASK_QUEUE": settings.task_queue,
+        **sims_env(sims),
+    }
+
+
+def retried(history: WorkflowHistory) -> list[ActivityTaskStartedEventAttributes]:
+    """The activity attempts after a first one."""
+    return [
         e.activity_task_started_event_attributes
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
         and e.activity_task_started_event_attributes.attempt > 1
     ]
-    [attempt] = retried  # the Dify call, once more, after the dead worker's heartbeats stopped
-    timeout = attempt.last_failure.timeout_failure_info.timeout_type
-    assert timeout == TimeoutType.TIMEOUT_TYPE_HEARTBEAT, attempt.last_failure
-    print(f"run completed {recovered:.1f} s after the worker was killed")

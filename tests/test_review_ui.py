@@ -12,13 +12,16 @@ import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from storage.signed_urls import sign_review_token
 from tests.helpers import free_ports, mcs_dev, printed_url
 from tests.test_web_ui import ARTIFACTS, CHROMIUM_FLAGS, chromium
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 LINK = re.compile(r"(https?://\S+/review/[A-Za-z0-9_-]+\.[0-9a-f]{64})")
 KEY, SECRET = "mcs-dev-key", "ui-test-file-secret-0123456789"
@@ -88,67 +91,10 @@ async def test_reviews_are_decided_in_a_browser_from_mails_and_the_inbox() -> No
                 desktop = await browser.new_page(viewport=DESKTOP)  # type: ignore[arg-type]
                 phone = await browser.new_page(viewport=PHONE, is_mobile=True)  # type: ignore[arg-type]
 
-                # a customer review, from the link in its mail: choose a candidate, approve
-                for _ in range(50):
-                    try:
-                        customer_link = mailed_link(root / "mail", customer_id)
-                        break
-                    except AssertionError:
-                        await asyncio.sleep(0.1)
-                await phone.goto(customer_link)
-                await phone.screenshot(
-                    path=str(ARTIFACTS / "review-customer-phone.png"), full_page=True
-                )
-                await desktop.goto(customer_link)
-                await desktop.get_by_text("Which customer is it?").wait_for()
-                await desktop.screenshot(
-                    path=str(ARTIFACTS / "review-customer-desktop.png"), full_page=True
-                )
-                await desktop.locator("input[name=customer_id][value=C001]").check()
-                await desktop.fill("#comment", "the buyer confirmed by phone")
-                await desktop.get_by_role("button", name="Approve").click()
-                await desktop.get_by_text("Review approved").wait_for()
-                run = await run_of(api, customer_id, "SUCCESS")
-                assert run["customer_id"] == "C001"
-                assert run["review"]["decision"]["reviewer"] == "sales-ops@localhost"
-
-                # the same link again: used
-                await desktop.goto(customer_link)
-                await desktop.get_by_text("This link was used").wait_for()
-
-                # an order review, from the demo's printed link: correct a line, approve
+                customer_link = await customer_review(desktop, phone, api, root, customer_id)
                 order_link = next(link for link in links if _names(link, order_id))
-                await phone.goto(order_link)
-                await phone.screenshot(
-                    path=str(ARTIFACTS / "review-order-phone.png"), full_page=True
-                )
-                await desktop.goto(order_link)
-                await desktop.get_by_text("Order review").first.wait_for()
-                await desktop.screenshot(
-                    path=str(ARTIFACTS / "review-order-desktop.png"), full_page=True
-                )
-                unknown = desktop.locator("input[name$='-product_code'][value='X-404']")
-                await unknown.fill("P-200")  # the guard's finding: a product nobody sells
-                await desktop.get_by_role("button", name="Approve").click()
-                await desktop.get_by_text("Review approved").wait_for()
-                assert "with your corrections" in await desktop.content()
-                await run_of(api, order_id, "SUCCESS")
-
-                # the inbox: log in with a reviewer's key, open the waiting run, reject it
-                await desktop.goto(f"{base}/inbox")
-                await desktop.fill("#key", KEY)
-                await desktop.get_by_role("button", name="Log in").click()
-                await desktop.get_by_text("Waiting for review").wait_for()
-                await desktop.screenshot(path=str(ARTIFACTS / "inbox-desktop.png"), full_page=True)
-                cookies = await desktop.context.cookies()
-                await phone.context.add_cookies(cookies)  # type: ignore[arg-type]
-                await phone.goto(f"{base}/inbox")
-                await phone.screenshot(path=str(ARTIFACTS / "inbox-phone.png"), full_page=True)
-                await desktop.get_by_role("link", name="Review").first.click()
-                await desktop.get_by_role("button", name="Reject").click()
-                await desktop.get_by_text("Review rejected").wait_for()
-                await run_of(api, rejected_id, "REJECTED")
-
+                await order_review(desktop, phone, api, order_link, order_id)
+                await reject_in_inbox(desktop, phone, api, base, rejected_id)
                 # a tampered link, and an expired one
                 await desktop.goto(customer_link[:-4] + "0000")
                 await desktop.get_by_text("This link is not valid").wait_for()
@@ -157,3 +103,67 @@ async def test_reviews_are_decided_in_a_browser_from_mails_and_the_inbox() -> No
                 await desktop.get_by_text("This link has expired").wait_for()
                 await browser.close()
     shutil.rmtree(root, ignore_errors=True)
+
+
+async def customer_review(
+    desktop: "Page", phone: "Page", api: httpx.AsyncClient, root: Path, workflow_id: str
+) -> str:
+    """A customer review, from the link in its mail: choose a candidate, approve; the link is
+    used then. Its link."""
+    for _ in range(50):
+        try:
+            link = mailed_link(root / "mail", workflow_id)
+            break
+        except AssertionError:
+            await asyncio.sleep(0.1)
+    await phone.goto(link)
+    await phone.screenshot(path=str(ARTIFACTS / "review-customer-phone.png"), full_page=True)
+    await desktop.goto(link)
+    await desktop.get_by_text("Which customer is it?").wait_for()
+    await desktop.screenshot(path=str(ARTIFACTS / "review-customer-desktop.png"), full_page=True)
+    await desktop.locator("input[name=customer_id][value=C001]").check()
+    await desktop.fill("#comment", "the buyer confirmed by phone")
+    await desktop.get_by_role("button", name="Approve").click()
+    await desktop.get_by_text("Review approved").wait_for()
+    run = await run_of(api, workflow_id, "SUCCESS")
+    assert run["customer_id"] == "C001"
+    assert run["review"]["decision"]["reviewer"] == "sales-ops@localhost"
+    await desktop.goto(link)  # the same link again: used
+    await desktop.get_by_text("This link was used").wait_for()
+    return link
+
+
+async def order_review(
+    desktop: "Page", phone: "Page", api: httpx.AsyncClient, link: str, workflow_id: str
+) -> None:
+    """An order review, from the demo's printed link: correct a line, approve."""
+    await phone.goto(link)
+    await phone.screenshot(path=str(ARTIFACTS / "review-order-phone.png"), full_page=True)
+    await desktop.goto(link)
+    await desktop.get_by_text("Order review").first.wait_for()
+    await desktop.screenshot(path=str(ARTIFACTS / "review-order-desktop.png"), full_page=True)
+    unknown = desktop.locator("input[name$='-product_code'][value='X-404']")
+    await unknown.fill("P-200")  # the guard's finding: a product nobody sells
+    await desktop.get_by_role("button", name="Approve").click()
+    await desktop.get_by_text("Review approved").wait_for()
+    assert "with your corrections" in await desktop.content()
+    await run_of(api, workflow_id, "SUCCESS")
+
+
+async def reject_in_inbox(
+    desktop: "Page", phone: "Page", api: httpx.AsyncClient, base: str, workflow_id: str
+) -> None:
+    """The inbox: log in with a reviewer's key, open the waiting run, reject it."""
+    await desktop.goto(f"{base}/inbox")
+    await desktop.fill("#key", KEY)
+    await desktop.get_by_role("button", name="Log in").click()
+    await desktop.get_by_text("Waiting for review").wait_for()
+    await desktop.screenshot(path=str(ARTIFACTS / "inbox-desktop.png"), full_page=True)
+    cookies = await desktop.context.cookies()
+    await phone.context.add_cookies(cookies)  # type: ignore[arg-type]
+    await phone.goto(f"{base}/inbox")
+    await phone.screenshot(path=str(ARTIFACTS / "inbox-phone.png"), full_page=True)
+    await desktop.get_by_role("link", name="Review").first.click()
+    await desktop.get_by_role("button", name="Reject").click()
+    await desktop.get_by_text("Review rejected").wait_for()
+    await run_of(api, workflow_id, "REJECTED")

@@ -48,6 +48,57 @@ def tails(root: Path) -> dict[str, str]:
     return {p.name: p.read_text(errors="replace")[-3000:] for p in root.glob("*.log")}
 
 
+def production_env(
+    aws: dict[str, str], ports: dict[str, int], database: str, sims: Sims
+) -> dict[str, str]:
+    """The environment of the test's `mcs api` and `mcs worker` processes (production mode)."""
+    return {
+        **os.environ, **aws,
+        "MCS_ENV": "production",
+        "MCS_API_KEYS": f"ops:{KEY}:admin",
+        "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
+        "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(os.urandom(32)).decode()}",
+        "MCS_DATABASE_URL": database,
+        "MCS_BLOB_URL": "s3://mcs/blobs",
+        "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "MCS_TASK_QUEUE": "topology",
+        "MCS_API_PORT": str(ports["api"]),
+        "MCS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}",
+        **sims_env(sims),
+    }  # fmt: skip
+
+
+async def submit_then_kill(
+    http: httpx.AsyncClient, sims: Sims, worker: "subprocess.Popen[bytes]"
+) -> list[str]:
+    """Submit the runs, and SIGKILL `worker` while their Dify calls are in flight."""
+    sims.erp_faults.faults = Faults(ignore_idempotency=True)
+    sims.dify_faults.faults = Faults(latency_ms=400)  # runs stay in flight a while
+    ids = []
+    for _ in range(RUNS):
+        email = make_email().model_dump(mode="json", by_alias=True)
+        answer = await http.post("/v1/orchestrations/sales-email/run", json=email)
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["workflow_id"])
+    requests_before = sims.dify_faults.requests
+    for _ in range(600):
+        if sims.dify_faults.requests >= requests_before + 4:
+            break
+        await asyncio.sleep(0.05)
+    os.kill(worker.pid, signal.SIGKILL)  # mid-run: Dify calls in flight
+    worker.wait()
+    return ids
+
+
+async def all_ended(env: dict[str, str], ids: list[str]) -> None:
+    """Wait for the runs through Temporal (the run details are read once they ended)."""
+    temporal = await Client.connect(
+        env["MCS_TEMPORAL_ADDRESS"], data_converter=data_converter(env["MCS_PAYLOAD_KEY"])
+    )
+    for workflow_id in ids:
+        await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), 120)
+
+
 def local_blobs(root: Path) -> list[Path]:
     return [p for p in root.glob("*/blobs") if p.parent.name != "temporal"]
 
@@ -64,20 +115,7 @@ async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
         Settings(data_dir=root / "temporal", temporal_port=ports["temporal"],
                  temporal_ui_port=ports["ui"])
     ):  # fmt: skip
-        env = {
-            **os.environ, **aws,
-            "MCS_ENV": "production",
-            "MCS_API_KEYS": f"ops:{KEY}:admin",
-            "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
-            "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(os.urandom(32)).decode()}",
-            "MCS_DATABASE_URL": database,
-            "MCS_BLOB_URL": "s3://mcs/blobs",
-            "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-            "MCS_TASK_QUEUE": "topology",
-            "MCS_API_PORT": str(ports["api"]),
-            "MCS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}",
-            **sims_env(sims),
-        }  # fmt: skip
+        env = production_env(aws, ports, database, sims)
         await asyncio.to_thread(prepare, env, database)
 
         def own(name: str, metrics: int) -> dict[str, str]:
@@ -93,37 +131,15 @@ async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
             spawn([MCS, "worker"], root / f"{n}.log", own(n, ports[m]))
             for n, m in (("worker-1", "m1"), ("worker-2", "m2"))
         ]
-        sims.erp_faults.faults = Faults(ignore_idempotency=True)
-        sims.dify_faults.faults = Faults(latency_ms=400)  # runs stay in flight a while
         try:
-            await wait_for_port(ports["api"])
-            for port in (ports["m1"], ports["m2"]):
+            for port in (ports["api"], ports["m1"], ports["m2"]):
                 await wait_for_port(port)
             headers = {"X-API-Key": KEY}
             async with httpx.AsyncClient(
                 base_url=env["MCS_PUBLIC_BASE_URL"], headers=headers
             ) as http:
-                ids = []
-                for _ in range(RUNS):
-                    email = make_email().model_dump(mode="json", by_alias=True)
-                    answer = await http.post("/v1/orchestrations/sales-email/run", json=email)
-                    assert answer.status_code == 202, answer.text
-                    ids.append(answer.json()["workflow_id"])
-                requests_before = sims.dify_faults.requests
-                for _ in range(600):
-                    if sims.dify_faults.requests >= requests_before + 4:
-                        break
-                    await asyncio.sleep(0.05)
-                os.kill(workers[0].pid, signal.SIGKILL)  # mid-run: Dify calls in flight
-                workers[0].wait()
-                # wait through Temporal: a run detail read over the API while a run's worker is
-                # dead can hang the API (see the issue note); the detail is read once they end
-                temporal = await Client.connect(
-                    env["MCS_TEMPORAL_ADDRESS"],
-                    data_converter=data_converter(env["MCS_PAYLOAD_KEY"]),
-                )
-                for workflow_id in ids:
-                    await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), 120)
+                ids = await submit_then_kill(http, sims, workers[0])
+                await all_ended(env, ids)
                 runs = [await finished(http, w, seconds=10) for w in ids]
         finally:
             sims.erp_faults.faults = Faults()

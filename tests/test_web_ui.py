@@ -26,8 +26,6 @@ def chromium() -> str:
 
 
 async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
-    from playwright.async_api import async_playwright
-
     browser_path = chromium()
     root = Path(tempfile.mkdtemp(prefix="mcs-ui-"))
     ports = free_ports("metrics")
@@ -48,27 +46,7 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
                 headers={"X-API-Key": "mcs-dev-key"},
             )
         workflow_id = answer.json()["workflow_id"]
-        ui = f"{printed_url(printed, 'Web UI')}/namespaces/default/workflows"
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=browser_path, args=CHROMIUM_FLAGS
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-            link = page.locator(f"a[href*='{workflow_id}']").first
-            for _ in range(20):  # visibility catches up with the search attribute within seconds
-                await page.goto(f"{ui}?query=SalesEmailStatus%3D%22MANUAL_REVIEW%22")
-                try:
-                    await link.wait_for(timeout=3000)
-                    break
-                except Exception:
-                    continue
-            await link.click()
-            await page.get_by_text('"from_email": "buyer@huadong.example"').first.wait_for(
-                timeout=20000
-            )
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "web-ui-review-decoded.png"))
-            await browser.close()
+        await shows_decoded(printed_url(printed, "Web UI"), workflow_id, browser_path)
         worker_metrics = f"http://127.0.0.1:{ports['metrics']}/metrics"
         assert f"/metrics (API), {worker_metrics} (worker" in printed, printed
         async with httpx.AsyncClient() as http:
@@ -78,3 +56,30 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
         assert "temporal_workflow_task_execution_latency" in sdk
         assert " INFO worker: worker metrics on http" in printed  # text logs for humans
     shutil.rmtree(root, ignore_errors=True)
+
+
+async def shows_decoded(web_ui: str, workflow_id: str, browser_path: str) -> None:
+    """The Web UI lists the run among those waiting for review, and shows its input decoded."""
+    from playwright.async_api import async_playwright
+
+    ui = f"{web_ui}/namespaces/default/workflows"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=browser_path, args=CHROMIUM_FLAGS
+        )
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        link = page.locator(f"a[href*='{workflow_id}']").first
+        for _ in range(20):  # visibility catches up with the search attribute within seconds
+            await page.goto(f"{ui}?query=SalesEmailStatus%3D%22MANUAL_REVIEW%22")
+            try:
+                await link.wait_for(timeout=3000)
+                break
+            except Exception:
+                continue
+        await link.click()
+        await page.get_by_text('"from_email": "buyer@huadong.example"').first.wait_for(
+            timeout=20000
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "web-ui-review-decoded.png"))
+        await browser.close()

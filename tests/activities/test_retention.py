@@ -44,37 +44,18 @@ def test_old_runs_lose_their_files_unless_stored_again(tmp_path: Path) -> None:
     fresh = store.put(b"new pdf")
     store.put(b"shared")  # a new email brought the same file: young again
     old_run = f"sales-email-{uuid.uuid4().hex}"
+    hundred_days_ago = utcnow() - timedelta(days=100)
     with Session(engine) as session:
-        session.add(
-            RunRecord(
-                workflow_id=old_run,
-                status=RunStatus.SUCCESS,
-                updated_at=utcnow() - timedelta(days=100),
-                blobs=[pdf, shared],
-            )
-        )
-        session.add(
-            RunRecord(workflow_id="sales-email-new", status=RunStatus.SUCCESS, blobs=[fresh])
-        )
-        session.add(
-            RunRecord(
-                workflow_id="sales-email-waiting",
-                status=RunStatus.RUNNING,
-                updated_at=utcnow() - timedelta(days=100),
-                blobs=[fresh],
-            )
-        )
-        session.add(
-            IngestedMessage(
-                mailbox="m",
-                folder="INBOX",
-                uidvalidity=1,
-                uid=1,
-                content_sha256=raw_digest,
-                workflow_id=old_run,
-            )
-        )
-        session.commit()  # fmt: skip
+        session.add_all([
+            RunRecord(workflow_id=old_run, status=RunStatus.SUCCESS, updated_at=hundred_days_ago,
+                      blobs=[pdf, shared]),
+            RunRecord(workflow_id="sales-email-new", status=RunStatus.SUCCESS, blobs=[fresh]),
+            RunRecord(workflow_id="sales-email-waiting", status=RunStatus.RUNNING,
+                      updated_at=hundred_days_ago, blobs=[fresh]),
+            IngestedMessage(mailbox="m", folder="INBOX", uidvalidity=1, uid=1,
+                            content_sha256=raw_digest, workflow_id=old_run),
+        ])  # fmt: skip
+        session.commit()
     purge = RetentionActivities(engine, store).purge_blobs
     result = ActivityEnvironment().run(purge, RETAIN)
     assert (result.runs, result.blobs) == (1, 2)
