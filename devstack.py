@@ -36,6 +36,10 @@ from worker import build_worker, serve_metrics
 STARTUP_SECONDS = 60
 
 
+class NotInstalled(RuntimeError):
+    """A server binary this needs is not installed (the message says how to install it)."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -102,6 +102,19 @@ def run_handle(client: Client, workflow_id: str) -> WorkflowHandle[Any, RunView]
     return client.get_workflow_handle(workflow_id, result_type=RunView)
 
 
+async def accepted_result(client: Client, workflow_id: str, seconds: float = 60) -> RunView:
+    """The result of a run accepted over HTTP (its start may still be queued in the outbox)."""
+    handle = run_handle(client, workflow_id)
+    for _ in range(int(seconds * 10)):
+        try:
+            return await handle.result()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the run {workflow_id} did not start within {seconds} s")
+
+
 def blocking_starter(
     client: Client, loop: asyncio.AbstractEventLoop, task_queue: str
 ) -> Callable[[EmailEvent], SubmitAnswer]:

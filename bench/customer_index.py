@@ -95,7 +95,7 @@ def main(count: int, queries: int) -> None:
     bench_matching(rows, queries, rng)
     with tempfile.TemporaryDirectory() as directory:
         bench_import(f"sqlite:///{directory}/bench.db", "SQLite", rows)
-    from tests.postgres import create_database, postgres_server
+    from sandbox.postgres import create_database, postgres_server
 
     with postgres_server() as server:
         bench_import(create_database(server, "bench"), "PostgreSQL", rows)

@@ -39,7 +39,7 @@ from devstack import (  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
 from sandbox.demo import contract_pdf, make_email  # noqa: E402
 from settings import Settings  # noqa: E402
-from tests.helpers import run_result  # noqa: E402
+from temporal_client import accepted_result  # noqa: E402
 
 BENCH_KEY = "bench-admin-key-0123456789"
 CONCURRENCY = 32
@@ -60,7 +60,7 @@ async def submit(api: httpx.AsyncClient, pdf: bytes | None = None) -> tuple[str,
 
 
 async def wait_all(client: Client, workflow_ids: list[str]) -> list[str]:
-    results = await asyncio.gather(*(run_result(client, w) for w in workflow_ids))
+    results = await asyncio.gather(*(accepted_result(client, w) for w in workflow_ids))
     return [str(getattr(r, "status", r)) for r in results]
 
 
@@ -129,7 +129,7 @@ async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> 
     async def one() -> str:
         async with gate:  # submitted and finished: CONCURRENCY runs in flight at most
             workflow_id, _ = await submit(api)
-            result = await run_result(client, workflow_id)
+            result = await accepted_result(client, workflow_id)
         assert getattr(result, "status", "") == "SUCCESS", result
         return workflow_id
 
@@ -156,7 +156,7 @@ async def floor_throughput(client: Client, count: int, task_queue: str) -> float
 async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
     pdf = contract_pdf("HT-BIG", pad_to=5 * 1024 * 1024)
     workflow_id, _ = await submit(api, pdf)
-    result = await run_result(client, workflow_id)
+    result = await accepted_result(client, workflow_id)
     description = await client.get_workflow_handle(workflow_id).describe()
     size = description.raw_description.workflow_execution_info.history_size_bytes
     events = description.raw_description.workflow_execution_info.history_length

@@ -24,11 +24,11 @@ from models.codec import PLAIN_CONVERTER  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.ingest import PollInput, PollResult  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
+from sandbox.demo import contract_message
+from sandbox.dovecot import dovecot_server  # noqa: E402
 from settings import MailboxConfig, Settings  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
 from temporal_client import blocking_starter  # noqa: E402
-from tests.dovecot import dovecot_server  # noqa: E402
-from tests.helpers import contract_message  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -130,3 +130,10 @@ def raw_contract_email(
         maintype="application", subtype="pdf", filename="采购合同_华东机械.pdf",
     )  # fmt: skip
     return message.as_bytes()
+
+
+def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
+    """A raw contract email of its own contract no. (as a mailbox receives many)."""
+    return raw_contract_email(
+        message_id, pdf or contract_pdf(contract_number()), subject="采购合同 HT-IMAP"
+    )

@@ -20,12 +20,20 @@ from devstack import load_demo_masterdata
 from models import run_contract as contract
 from models.codec import PLAIN_CONVERTER
 from sandbox import dify, erp
+from sandbox.dovecot import Imap
 from sandbox.faults import Faults
 from sandbox.smtp import start_sink
 from settings import Settings
 from telemetry import logs
-from tests.dovecot import Imap
-from tests.helpers import Sims, binary, free_port, personal_data, running_worker, serve
+from tests.helpers import (
+    Sims,
+    binary,
+    free_port,
+    installed,
+    personal_data,
+    running_worker,
+    serve,
+)
 
 
 @pytest.fixture(scope="session")
@@ -172,16 +180,16 @@ async def ts_worker(
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A PostgreSQL server for the whole session (its `postgres` database URL)."""
-    from tests.postgres import postgres_server
+    from sandbox.postgres import postgres_server
 
-    with postgres_server() as url:
+    with installed(), postgres_server() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def imap() -> Iterator["Imap"]:
     """A Dovecot IMAP server for the whole session."""
-    from tests.dovecot import dovecot_server
+    from sandbox.dovecot import dovecot_server
 
-    with dovecot_server() as server:
+    with installed(), dovecot_server() as server:
         yield server

@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +23,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from api.attachments import store_attachment
 from api.main import create_app
-from devstack import free_port, serve, wait_for_port
+from devstack import NotInstalled, free_port, serve, wait_for_port
 from models.email import EmailEvent
 from models.runs import AuditEvent, RunStatus, RunView
-from sandbox.demo import contract_number, contract_pdf, raw_contract_email
 from sandbox.faults import FaultState
 from sandbox.smtp import SinkHandler
 from settings import Settings
@@ -59,6 +57,16 @@ def missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """Skip the test (fail it under MCS_REQUIRE_SERVICES=1) when a server it starts in this
+    block is not installed."""
+    try:
+        yield
+    except NotInstalled as error:
+        missing(str(error))
+
+
 def sims_env(sims: "Sims") -> dict[str, str]:
     """The settings, as environment variables, of a process using the test simulators."""
     return {
@@ -82,20 +90,6 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[No
         finally:
             await worker.shutdown()
             await task
-
-
-async def run_result(client: Client, workflow_id: str, seconds: float = 60) -> RunView:
-    """The result of a run accepted over HTTP: its start may still be queued in the outbox."""
-    handle = client.get_workflow_handle(workflow_id, result_type=RunView)
-    for _ in range(int(seconds * 10)):
-        try:
-            result: RunView = await handle.result()
-            return result
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"the run {workflow_id} did not start within {seconds} s")
 
 
 @dataclass
@@ -179,12 +173,6 @@ def mails_to(sims: Sims, address: str) -> list[str]:
     return [
         str(m["Subject"]) for m in sims.smtp.messages if address in f"{m['To']} {m['Cc'] or ''}"
     ]
-
-
-def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
-    return raw_contract_email(
-        message_id, pdf or contract_pdf(contract_number()), subject="采购合同 HT-IMAP"
-    )
 
 
 RUNS = "/v1/orchestrations/sales-email/runs"

@@ -25,9 +25,9 @@ from models.codec import data_converter
 from models.db import make_engine
 from sandbox.demo import demo_masterdata, make_email
 from sandbox.faults import Faults
+from sandbox.postgres import create_database
 from settings import Settings
 from tests.helpers import Sims, binary, finished, free_ports, s3_server, sims_env
-from tests.postgres import create_database
 
 MCS = str(Path(sys.executable).parent / "mcs")
 KEY = secrets.token_urlsafe(24)

@@ -16,12 +16,12 @@ from models.db import make_engine
 from models.email import workflow_id_for
 from models.ingest import IngestStatus, PollInput, PollResult
 from models.runs import RunStatus, RunView
-from sandbox.demo import contract_pdf, raw_contract_email
+from sandbox.demo import contract_message, contract_pdf, raw_contract_email
+from sandbox.dovecot import Imap
 from settings import MailboxConfig, Settings
 from storage.blobs import BlobStore
 from temporal_client import PREFIX, blocking_starter, sync_schedules
-from tests.dovecot import Imap
-from tests.helpers import contract_message, running_worker
+from tests.helpers import running_worker
 
 
 def configure(settings: Settings, imap: Imap, **mailbox: Any) -> Settings:

@@ -11,6 +11,7 @@ from models.email import EmailEvent
 from sandbox.demo import make_email
 from sandbox.hostile import corpus
 from settings import Settings
+from temporal_client import accepted_result
 from tests.helpers import open_api
 
 EXPECTED = {
@@ -43,12 +44,11 @@ async def test_each_hostile_message_gets_a_clear_answer(api: httpx.AsyncClient, 
 async def test_a_run_from_a_huge_body_starts_with_the_body_cut(
     api: httpx.AsyncClient, dev_env: WorkflowEnvironment
 ) -> None:
-    from tests.helpers import run_result
 
     raw = corpus()["huge-body"].replace(b"<huge@x>", b"<huge-run@x>")
     answer = await api.post("/v1/emails", content=raw, headers={"Content-Type": "message/rfc822"})
     assert answer.status_code == 202, answer.text
-    result = await run_result(dev_env.client, answer.json()["workflow_id"])
+    result = await accepted_result(dev_env.client, answer.json()["workflow_id"])
     assert result.status == "IGNORED"  # started and ran: not a contract mail
 
 

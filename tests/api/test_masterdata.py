@@ -11,9 +11,9 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from models.migrate import upgrade
+from sandbox.postgres import create_database
 from settings import Settings
 from tests.helpers import open_api
-from tests.postgres import create_database
 
 MD = "/v1/masterdata"
 

@@ -15,7 +15,8 @@ from api.attachments import INLINE_BYTES
 from models.email import workflow_id_for
 from sandbox.demo import contract_number, contract_pdf, make_email, raw_contract_email
 from settings import Settings
-from tests.helpers import Sims, finished, free_port, open_api, run_result
+from temporal_client import accepted_result
+from tests.helpers import Sims, finished, free_port, open_api
 
 RUN = "/v1/orchestrations/sales-email/run"
 RUNS = "/v1/orchestrations/sales-email/runs"
@@ -248,7 +249,7 @@ async def test_replay_after_fixing_masterdata_runs_again(
 ) -> None:
     sender = f"new.buyer.{uuid.uuid4().hex[:6]}@huadong.example"
     first = (await api.post(RUN, json=body(**{"from": sender, "from_email": sender}))).json()
-    original = await run_result(dev_env.client, first["workflow_id"])
+    original = await accepted_result(dev_env.client, first["workflow_id"])
     assert (await finished(api, first["workflow_id"]))["status"] == "UNKNOWN_CONTACT"
     contact = {"contact_id": f"K-{sender}", "email": sender, "customer_id": "C001"}
     assert (await api.post("/v1/masterdata/contacts", json=contact)).status_code == 201
@@ -265,7 +266,7 @@ async def test_reset_to_the_erp_step_keeps_the_order_exactly_once(
     api: httpx.AsyncClient, sims: Sims, dev_env: WorkflowEnvironment
 ) -> None:
     first = (await api.post(RUN, json=body())).json()
-    await run_result(dev_env.client, first["workflow_id"])
+    await accepted_result(dev_env.client, first["workflow_id"])
     done = await finished(api, first["workflow_id"])
     orders, erp_calls = len(sims.erp_orders), sims.erp_faults.requests
     replay = f"{RUN.rsplit('/', 1)[0]}/replay"

@@ -29,9 +29,10 @@ from models.ingest import OutboxEntry, OutboxStatus
 from models.migrate import upgrade
 from models.runs import RunStatus
 from sandbox.demo import make_email
+from sandbox.postgres import create_database
 from settings import Settings
-from tests.helpers import by_reference, open_api, run_result
-from tests.postgres import create_database
+from temporal_client import accepted_result
+from tests.helpers import by_reference, open_api
 
 RUNS = "/v1/orchestrations/sales-email/runs"
 
@@ -106,7 +107,7 @@ async def test_a_refused_start_is_retried_and_visible_meanwhile(
         assert (await api.get("/v1/healthz")).json()["queued"] >= 1
         listed = (await api.get(RUNS, params={"status": "RUNNING"})).json()
         assert [r["step"] for r in listed if r["workflow_id"] == workflow_id] == [QUEUED_STEP]
-        result = await run_result(dev_env.client, workflow_id)  # the retry started it
+        result = await accepted_result(dev_env.client, workflow_id)  # the retry started it
     assert result.status == RunStatus.SUCCESS
 
 
@@ -124,7 +125,7 @@ async def test_an_email_left_queued_by_a_crash_is_started_by_the_next_process(
     restarted = Outbox(engine, dev_env.client, dev_settings.task_queue, grace=0, sweep_seconds=0.1)
     dispatcher = asyncio.create_task(restarted.run())
     try:
-        result = await run_result(dev_env.client, answer.workflow_id)
+        result = await accepted_result(dev_env.client, answer.workflow_id)
     finally:
         dispatcher.cancel()
         await asyncio.gather(dispatcher, return_exceptions=True)

@@ -18,10 +18,10 @@ from mail.imap import open_mailbox
 from mail.send import Mailer
 from mail.tls import TlsRefused
 from models.results import NotifyInput
+from sandbox.dovecot import Imap, dovecot_server
 from sandbox.smtp import SinkHandler
 from settings import MailboxConfig, Settings
-from tests.dovecot import Imap, dovecot_server
-from tests.helpers import free_port
+from tests.helpers import free_port, installed
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="module")
 def imaps(pki: Pki) -> Iterator[Imap]:
-    with dovecot_server(tls=(pki.cert, pki.key)) as server:
+    with installed(), dovecot_server(tls=(pki.cert, pki.key)) as server:
         yield server
 
 

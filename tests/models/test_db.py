@@ -15,9 +15,9 @@ from models.db import make_engine
 from models.migrate import SchemaOutdated, ensure_migrated, upgrade
 from models.runs import RunStatus
 from sandbox.demo import demo_masterdata, make_email
+from sandbox.postgres import create_database
 from settings import Settings
-from tests.helpers import run, running_worker
-from tests.postgres import create_database
+from tests.helpers import installed, run, running_worker
 
 
 def test_unmigrated_database_is_refused_until_upgraded(data_dir: Path) -> None:
@@ -62,11 +62,11 @@ async def test_a_run_on_postgresql(
 async def test_a_postgresql_server_away_at_the_start_of_a_run_delays_it_but_keeps_it(
     settings: Settings, ts_env: WorkflowEnvironment, api_url: str
 ) -> None:
+    from sandbox.postgres import postgres_instance
     from tests.helpers import start
-    from tests.postgres import postgres_instance
     from workflows.sales_email import SalesEmailWorkflow
 
-    with postgres_instance() as server:
+    with installed(), postgres_instance() as server:
         url = create_database(server.url, f"outage_{uuid.uuid4().hex[:8]}")
         upgrade(url)
         engine = make_engine(url)

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.helpers import free_port, missing
+from devstack import NotInstalled, free_port
 
 
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
     if not found[-1]:
-        missing("PostgreSQL is not installed (apt-get install postgresql)")
+        raise NotInstalled("PostgreSQL is not installed (apt-get install postgresql)")
     return found[-1]
 
 

@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import stop_process
-from tests.helpers import free_port, missing
+from devstack import NotInstalled, free_port, stop_process
 
 CONFIG = """\
 instance_name = mcs{port}
@@ -107,7 +106,7 @@ def dovecot_server(tls: tuple[Path, Path] | None = None) -> Iterator[Imap]:
     `tls`: a certificate and key file, offered by STARTTLS and on a TLS port."""
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):
-        missing("dovecot is not installed (apt-get install dovecot-imapd)")
+        raise NotInstalled("dovecot is not installed (apt-get install dovecot-imapd)")
     root, port = Path(tempfile.mkdtemp(prefix="mcs-dovecot-")), free_port()
     root.chmod(0o755)
     identity = _identity()
