@@ -1,15 +1,20 @@
-"""Throughput and latency of MCS end to end, against a floor workflow on the same server.
+"""Throughput and latency of MCS end to end, side by side with two floors on the same server.
 
 Starts a Temporal dev server, the simulators (zero latency), `mcs worker`, `mcs api` and a floor
-worker as separate processes on loopback, then prints:
-  - intake p50/p99 of `POST .../run` while submitting at --rate emails/s (target p99 < 50 ms),
-  - end-to-end emails/s for a burst of --emails, and the floor's workflows/s, with the ratio,
+worker as separate processes on loopback (with `--database postgresql`, a PostgreSQL server of its
+own as MCS's database), then prints:
+  - intake p50/p99 of `POST .../run` while submitting at --rate emails/s and runs are processed,
+  - end-to-end emails/s for a burst of --emails, 32 in flight, and in the same run the workflows/s
+    of a no-op workflow of MCS's own shape (bench/floor.py, read from a SUCCESS run's history)
+    and of eleven no-op activities, with the ratios and each worker's CPU per run,
   - the workflow history size of a run whose PDF is 5 MB (target < 64 KB).
+With --json the last line is one JSON object of these figures.
 """
 
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
 import subprocess
@@ -26,7 +31,7 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.floor import FloorWorkflow  # noqa: E402
+from bench.floor import Floor11Workflow, ShapeWorkflow, shape_of  # noqa: E402
 from devstack import (  # noqa: E402
     free_port,
     load_demo_masterdata,
@@ -90,7 +95,7 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
 
 async def paced_intake(
     api: httpx.AsyncClient, client: Client | None, count: int, rate: float, label: str
-) -> None:
+) -> float:
     """Submit at a steady rate; `client` given: also wait for every run to finish.
 
     This client's garbage collector is paused while it submits: a full collection of the bench's
@@ -121,6 +126,7 @@ async def paced_intake(
     if client is not None:
         statuses = await wait_all(client, [w for w, _ in submitted])
         print(f"  outcomes: {sorted(set(statuses))}")
+    return percentile(latencies, 0.99)
 
 
 async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> float:
@@ -138,22 +144,38 @@ async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> 
     return count / (time.perf_counter() - started)
 
 
-async def floor_throughput(client: Client, count: int, task_queue: str) -> float:
+async def floor_throughput(
+    client: Client, count: int, task_queue: str, shape: list[str] | None = None
+) -> float:
+    """Workflows/s of a floor: the shape floor when `shape` is given, else the 11-activity one."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one() -> int:
         async with gate:
-            handle = await client.start_workflow(
-                FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=task_queue
+            workflow_id = f"floor-{uuid.uuid4()}"
+            if shape is None:
+                eleven = await client.start_workflow(
+                    Floor11Workflow.run, id=workflow_id, task_queue=task_queue
+                )
+                return await eleven.result()
+            shaped = await client.start_workflow(
+                ShapeWorkflow.run, shape, id=workflow_id, task_queue=task_queue
             )
-            return await handle.result()
+            return await shaped.result()
 
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(count)))
     return count / (time.perf_counter() - started)
 
 
-async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
+async def mcs_shape(api: httpx.AsyncClient, client: Client) -> list[str]:
+    """The shape of a SUCCESS run of MCS, as its history shows it."""
+    workflow_id, _ = await submit(api)
+    assert (await accepted_result(client, workflow_id)).status == "SUCCESS"
+    return shape_of(await client.get_workflow_handle(workflow_id).fetch_history())
+
+
+async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> int:
     pdf = contract_pdf("HT-BIG", pad_to=5 * 1024 * 1024)
     workflow_id, _ = await submit(api, pdf)
     result = await accepted_result(client, workflow_id)
@@ -162,9 +184,13 @@ async def history_of_big_pdf(api: httpx.AsyncClient, client: Client) -> None:
     events = description.raw_description.workflow_execution_info.history_length
     print(f"history of a run with a {len(pdf) / 1e6:.1f} MB PDF: {size / 1024:.1f} KB in {events} "
           f"events, status {getattr(result, 'status', result)} (target < 64 KB)")  # fmt: skip
+    return int(size)
 
 
 Processes = dict[str, "subprocess.Popen[bytes]"]
+Figures = dict[str, float]
+Commands = dict[str, list[str]]
+Env = dict[str, str]
 
 
 def cpu_seconds(processes: Processes) -> dict[str, float]:
@@ -177,48 +203,68 @@ def cpu_seconds(processes: Processes) -> dict[str, float]:
     return used
 
 
-def print_cpu(label: str, used: dict[str, float], before: dict[str, float] | None = None) -> None:
-    spent = {n: s - (before or {}).get(n, 0.0) for n, s in used.items()}
+def print_cpu(label: str, spent: dict[str, float]) -> None:
     shown = ", ".join(f"{n} {s:.1f}" for n, s in spent.items() if s >= 0.05)
     print(f"  CPU seconds {label}: {shown}")
 
 
+async def bursts(
+    api: httpx.AsyncClient, client: Client, count: int, everyone: Processes
+) -> Figures:
+    """The MCS burst, then each floor's, one after the other on the same server."""
+    shape = await mcs_shape(api, client)
+    await e2e_throughput(api, client, 10)  # warm-up
+    await floor_throughput(client, 10, "floor", shape)
+    await floor_throughput(client, 10, "floor")
+    cpu = [cpu_seconds(everyone)]
+    mcs = await e2e_throughput(api, client, count)
+    cpu.append(cpu_seconds(everyone))
+    floor = await floor_throughput(client, count, "floor", shape)
+    cpu.append(cpu_seconds(everyone))
+    floor11 = await floor_throughput(client, count, "floor")
+    cpu.append(cpu_seconds(everyone))
+    spent = [{n: cpu[i + 1][n] - cpu[i].get(n, 0.0) for n in cpu[i + 1]} for i in range(3)]
+    print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
+    print(f"  MCS {mcs:.1f} emails/s   floor of MCS's shape ({len(shape)} commands)"
+          f" {floor:.1f} wf/s   ratio {mcs / floor:.2f}x (target >= 0.8x)")  # fmt: skip
+    print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {mcs / floor11:.2f}x"
+          " (target >= 1.25x)")  # fmt: skip
+    for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
+        print_cpu(f"during the {label} burst", used)
+    return {
+        "e2e_per_s": mcs, "floor_per_s": floor, "ratio": mcs / floor, "floor11_per_s": floor11,
+        "ratio11": mcs / floor11, "worker_cpu_ms_per_email": spent[0]["worker"] * 1000 / count,
+        "floor_cpu_ms_per_wf": spent[1]["floor"] * 1000 / count,
+        "floor11_cpu_ms_per_wf": spent[2]["floor"] * 1000 / count,
+        "temporal_cpu_ms_per_email": spent[0]["temporal"] * 1000 / count,
+    }  # fmt: skip
+
+
 async def measure(
     count: int, rate: float, ports: dict[str, int], address: str, everyone: Processes
-) -> None:
+) -> Figures:
     for name in ("api", "intake", "dify", "erp", "smtp"):
         await wait_for_port(ports[name])
     client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
     headers = {"X-API-Key": BENCH_KEY}
     limits = httpx.Limits(max_connections=CONCURRENCY * 2)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{ports['api']}",
-        headers=headers,
-        timeout=60,
-        limits=limits,
-    ) as api:
+    base = f"http://127.0.0.1:{ports['api']}"
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as api:
         await e2e_throughput(api, client, 10)  # warm-up
-        await floor_throughput(client, 10, "floor")
-        await paced_intake(api, client, count, rate, "while the runs are processed")
-        before = cpu_seconds(everyone)
-        mcs = await e2e_throughput(api, client, count)
-        between = cpu_seconds(everyone)
-        floor = await floor_throughput(client, count, "floor")
-        after = cpu_seconds(everyone)
-        print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
-        print(f"  MCS {mcs:.1f} emails/s   floor (11 no-op activities) {floor:.1f} wf/s"
-              f"   ratio {mcs / floor:.2f}x (target >= 1.0x)")  # fmt: skip
-        print_cpu("during the MCS burst", between, before)
-        print_cpu("during the floor burst", after, between)
-        await history_of_big_pdf(api, client)
+        label = "while the runs are processed"
+        figures: Figures = {"intake_p99_ms": await paced_intake(api, client, count, rate, label)}
+        figures.update(await bursts(api, client, count, everyone))
+        figures["history_bytes"] = await history_of_big_pdf(api, client)
     base = f"http://127.0.0.1:{ports['intake']}"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as intake:
         await paced_intake(intake, None, 20, rate, "warm-up")
-        await paced_intake(intake, None, count, rate, "no run processed (intake alone)")
+        label = "no run processed (intake alone)"
+        figures["intake_alone_p99_ms"] = await paced_intake(intake, None, count, rate, label)
     print_cpu("over the whole run", cpu_seconds(everyone))
+    return figures
 
 
-async def watched(work: Coroutine[Any, Any, None], processes: Processes, root: Path) -> None:
+async def watched(work: Coroutine[Any, Any, Figures], processes: Processes, root: Path) -> Figures:
     """Run `work`, but stop at once with the reason if one of the processes exits."""
 
     async def watch() -> None:
@@ -229,49 +275,77 @@ async def watched(work: Coroutine[Any, Any, None], processes: Processes, root: P
             await asyncio.sleep(0.5)
 
     watchdog, task = asyncio.create_task(watch()), asyncio.create_task(work)
-    done, _ = await asyncio.wait({watchdog, task}, return_when=asyncio.FIRST_COMPLETED)
-    for pending in (watchdog, task):
-        pending.cancel()
-    for finished in done:
-        finished.result()
+    await asyncio.wait({watchdog, task}, return_when=asyncio.FIRST_COMPLETED)
+    watchdog.cancel()
+    if not task.done():
+        task.cancel()
+        watchdog.result()  # the process that exited
+    return task.result()
 
 
-async def main(count: int, rate: float) -> None:
-    root = Path(tempfile.mkdtemp(prefix="mcs-bench-"))
-    ports = {n: free_port() for n in ("temporal", "ui", "api", "intake", "dify", "erp", "smtp")}
-    settings = Settings(
-        data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"]
-    )
-    load_demo_masterdata(settings)
-    address = f"127.0.0.1:{ports['temporal']}"
+def stack(root: Path, ports: dict[str, int], database_url: str) -> tuple[Commands, Env, Env]:
+    """The processes' commands, and the environments of the stack and of the intake-only API
+    (it starts runs on a task queue no worker polls: intake cost alone)."""
     commands, env = process_stack(root, ports, BENCH_KEY)
     del env["MCS_PAYLOAD_KEY"]  # measured as before: plain payloads, like the floor's
     env["MCS_ENV"] = "dev"
+    if database_url:
+        env["MCS_DATABASE_URL"] = database_url
     commands["intake-only api"] = commands["api"]
+    address = f"127.0.0.1:{ports['temporal']}"
     commands["floor"] = [
         sys.executable,
         str(Path(__file__).with_name("floor.py")),
         "--address",
         address,
     ]
+    intake_env = {**env, "MCS_API_PORT": str(ports["intake"]), "MCS_TASK_QUEUE": "no-worker"}
+    return commands, env, intake_env
+
+
+async def main(count: int, rate: float, database_url: str = "") -> Figures:
+    root = Path(tempfile.mkdtemp(prefix="mcs-bench-"))
+    ports = {n: free_port() for n in ("temporal", "ui", "api", "intake", "dify", "erp", "smtp")}
+    settings = Settings(
+        data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"],
+        database_url=database_url,
+    )  # fmt: skip
+    load_demo_masterdata(settings)
+    commands, env, intake_env = stack(root, ports, database_url)
     async with temporal_server(settings) as server:
-        # the intake-only API starts runs on a task queue no worker polls: intake cost alone
-        intake_env = {**env, "MCS_API_PORT": str(ports["intake"]), "MCS_TASK_QUEUE": "no-worker"}
         processes = [
             spawn(cmd, root / f"{name}.log", intake_env if name.startswith("intake") else env)
             for name, cmd in commands.items()
         ]
         everyone = {"temporal": server, **dict(zip(commands, processes, strict=True))}
+        address = f"127.0.0.1:{ports['temporal']}"
         try:
-            await watched(measure(count, rate, ports, address, everyone), everyone, root)
+            return await watched(measure(count, rate, ports, address, everyone), everyone, root)
         finally:
             for process in processes:
                 stop_process(process)
 
 
+def on_postgresql(count: int, rate: float) -> Figures:
+    """The bench with MCS's database on a PostgreSQL server of its own."""
+    from sandbox.postgres import create_database, postgres_server
+
+    with postgres_server() as server:
+        return asyncio.run(main(count, rate, create_database(server, "bench")))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--json", action="store_true", help="end with one line of JSON figures")
     args = parser.parse_args()
-    asyncio.run(main(args.emails, args.rate))
+    if args.database == "postgresql":
+        figures = on_postgresql(args.emails, args.rate)
+    else:
+        figures = asyncio.run(main(args.emails, args.rate))
+    if args.json:
+        print(
+            json.dumps({"database": args.database, **{k: round(v, 2) for k, v in figures.items()}})
+        )

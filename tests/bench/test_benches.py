@@ -1,0 +1,53 @@
+"""Every bench starts from a fresh clone as the README says, so none can break silently: each
+answers --help, and each runs once at a tiny size (its figures are for people, not asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import binary
+
+ROOT = Path(__file__).parent.parent.parent
+BENCHES = sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name != "__init__.py")
+TINY = {
+    "e2e.py": ["--emails", "4", "--rate", "20", "--json"],
+    "customer_index.py": ["--customers", "300", "--queries", "20"],
+    "intake.py": ["--messages", "10"],
+    "faults.py": ["--emails", "4"],
+}
+FIGURES = {
+    "intake_p99_ms", "e2e_per_s", "floor_per_s", "ratio", "floor11_per_s", "ratio11",
+    "worker_cpu_ms_per_email", "floor11_cpu_ms_per_wf", "history_bytes",
+}  # fmt: skip
+
+
+def bench(name: str, *args: str, timeout: float = 300) -> str:
+    """Run bench/`name` as a script from another directory; its output (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / name), *args],
+        cwd="/", capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_every_bench_answers_help(name: str) -> None:
+    assert "usage:" in bench(name, "--help", timeout=60)
+
+
+@pytest.mark.parametrize("name", [n for n in BENCHES if n in TINY])
+def test_every_bench_runs_at_a_tiny_size(name: str) -> None:
+    binary("temporal")
+    out = bench(name, *TINY[name])
+    if name == "e2e.py":
+        figures = json.loads(out.strip().splitlines()[-1])
+        assert FIGURES <= set(figures), figures
+        assert figures["history_bytes"] < 65536
+
+
+def test_every_bench_but_the_floor_worker_has_a_tiny_size() -> None:
+    assert set(BENCHES) - set(TINY) == {"floor.py"}  # started by e2e.py
