@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -61,7 +62,10 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     ingester = Ingester(engine, store, start, settings)
     audit = AuditWriter(engine)
     tracer = Tracer.from_env()
-    async with httpx.AsyncClient() as http:
+    # one kept-alive connection per concurrent call: httpx keeps 20 by default, and each call
+    # over that opened (and the simulator or service accepted) a new connection
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=MAX_ACTIVITY_THREADS)
+    async with httpx.AsyncClient(limits=limits) as http:
         runs = RunActivities(engine, tracer)
         masterdata = MasterdataActivities(cache, settings)
         matching = MatchingActivities(cache, settings)
@@ -120,7 +124,10 @@ def serve_metrics(settings: Settings) -> Runtime | None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """Serve the metrics, connect and run until cancelled."""
+    """Serve the metrics, connect and run until cancelled (at the CPU priority of
+    MCS_WORKER_NICE)."""
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     client = await connect(settings, serve_metrics(settings))
     for schedule_id, change in (await sync_schedules(client, settings)).items():
         log.info("schedule %s %s", schedule_id, change)

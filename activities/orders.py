@@ -32,7 +32,7 @@ class OrderActivities:
             tolerance=settings.order_total_tolerance,
             currencies=settings.order_currencies,
         )
-        findings = guard.check(input.draft, context, self._cache.get().products)
+        findings = guard.check(input.draft, context, self._cache.get(input.version).products)
         if input.duplicates and (taken := self._claim(input)) is not None:
             findings.append(taken)
         return OrderCheckResult(

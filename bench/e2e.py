@@ -16,6 +16,7 @@ import asyncio
 import gc
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from temporal_client import accepted_result  # noqa: E402
 
 BENCH_KEY = "bench-admin-key-0123456789"
 CONCURRENCY = 32
+PROFILE: Path | None = None  # --profile: where py-spy's samples of the MCS burst go
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -208,6 +210,34 @@ def print_cpu(label: str, spent: dict[str, float]) -> None:
     print(f"  CPU seconds {label}: {shown}")
 
 
+def profiled(everyone: Processes, names: tuple[str, ...]) -> list["subprocess.Popen[bytes]"]:
+    """py-spy recording each named process (collapsed stacks in PROFILE/<name>.txt) until
+    interrupted; nothing without --profile."""
+    if PROFILE is None:
+        return []
+    PROFILE.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--pid",
+                str(everyone[name].pid),
+                "--output",
+                str(PROFILE / f"{name.replace(' ', '-')}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for name in names
+    ]
+
+
 async def bursts(
     api: httpx.AsyncClient, client: Client, count: int, everyone: Processes
 ) -> Figures:
@@ -217,7 +247,11 @@ async def bursts(
     await floor_throughput(client, 10, "floor", shape)
     await floor_throughput(client, 10, "floor")
     cpu = [cpu_seconds(everyone)]
+    spies = profiled(everyone, ("worker", "api"))
     mcs = await e2e_throughput(api, client, count)
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        spy.wait(30)
     cpu.append(cpu_seconds(everyone))
     floor = await floor_throughput(client, count, "floor", shape)
     cpu.append(cpu_seconds(everyone))
@@ -340,7 +374,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON figures")
+    parser.add_argument("--profile", type=Path, help="py-spy the worker and API's burst into DIR")
     args = parser.parse_args()
+    PROFILE = args.profile
     if args.database == "postgresql":
         figures = on_postgresql(args.emails, args.rate)
     else:

@@ -167,6 +167,7 @@ class OrderCheckInput:
     contract_no: str
     workflow_id: str
     duplicates: bool = True
+    version: int | None = None  # the masterdata version the run matches against
 
 
 @dataclass(frozen=True, kw_only=True)

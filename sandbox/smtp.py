@@ -13,6 +13,7 @@ class SinkHandler:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.messages: list[EmailMessage] = []
+        self.peers: list[tuple[str, int]] = []  # the client address of each message's connection
         self.fail = False
         self._directory = directory
         if directory:
@@ -25,6 +26,7 @@ class SinkHandler:
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
+        self.peers.append(tuple(session.peer))
         if self._directory:
             (self._directory / f"{len(self.messages):06d}.eml").write_bytes(raw)
         return "250 OK"

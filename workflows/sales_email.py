@@ -228,7 +228,9 @@ class SalesEmailWorkflow:
         """The order for the run's customer, once the guard finds nothing or a reviewer approves
         (a reviewer's correction is checked again)."""
         state = self._state
-        check = rules.order_check(draft, read, customer, state.contact, state.workflow_id)
+        check = rules.order_check(
+            draft, read, customer, state.contact, state.workflow_id, state.version
+        )
         while True:
             result = await self._steps.run(OrderActivities.review_order, check)
             assert result.payload is not None

@@ -109,6 +109,7 @@ def order_check(
     customer: CustomerMatch,
     contact: ContactMatch,
     workflow_id: str,
+    version: int,
 ) -> OrderCheckInput:
     """The guard's input: the draft and the run's facts (its customer, contact and contract)."""
     meta = contract.contract_meta
@@ -123,6 +124,7 @@ def order_check(
         ),
         contract_no=meta.contract_no if meta else "",
         workflow_id=workflow_id,
+        version=version,
     )
 
 
