@@ -357,6 +357,7 @@ def process_stack(
         "MCS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
         "MCS_API_PORT": str(ports["api"]),
         "MCS_ENV": "production",
+        "MCS_TRUSTED_AUTHSERV_IDS": "mx.mcs.example",
         "MCS_API_KEYS": f"ops:{api_key}:admin",
         "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
         "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",

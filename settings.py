@@ -1,10 +1,12 @@
 """The one settings class of MCS; every MCS_* environment variable is read here."""
 
+import base64
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,9 +38,10 @@ class MailboxConfig(BaseModel):
 
 
 SCOPES = (
-    "emails:submit", "runs:read", "runs:review", "runs:replay", "masterdata:read",
+    "emails:submit", "emails:trusted", "runs:read", "runs:review", "runs:replay", "masterdata:read",
     "masterdata:write", "codec", "admin",
 )  # fmt: skip
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # http:// stays on this machine
 DEV_API_KEY = "mcs-dev-key"
 DEV_FILE_SECRET = "mcs-dev-file-secret"
 MIN_SECRET_LENGTH = 16
@@ -117,11 +120,15 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "tls", "off"] = "starttls"  # starttls: required with a login
     ca_file: str = ""  # a private CA (PEM) for IMAP and SMTP, besides the system's
     trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # our mail servers' ids
-    require_sender_auth: bool = False  # no trusted pass: the run is reviewed
+    require_sender_auth: bool = False  # an alias of MCS_SENDER_AUTH=required
+    # required: a mail without a trusted, aligned pass is reviewed; checked: a failed one is;
+    # off: none is (must be said: production refuses the others without trusted servers)
+    sender_auth: Literal["required", "checked", "off"] | None = None
     attachment_url_hosts: Annotated[list[str], NoDecode] = []  # none: URL attachments refused
     blob_url: str = ""  # s3://bucket/prefix (shared by the API and every worker), or a directory
     blob_retention: timedelta = timedelta(days=90)  # files of finished runs; 0: kept for ever
     reviewer_email: str = "sales-ops@localhost"
+    unknown_sender_mail_every: timedelta = timedelta(hours=1)  # per sender address
 
     customer_match_threshold: float = 85.0
     contract_keywords: Annotated[list[str], NoDecode] = ["采购合同"]
@@ -137,7 +144,7 @@ class Settings(BaseSettings):
     # are durable, wait a moment; a host of its own loses nothing
     worker_nice: int = Field(default=10, ge=0, le=19)
     mailbox_quarantine: str = ""  # folder for messages that cannot be taken ("": mark per `after`)
-    payload_key: str = Field(default="", repr=False)
+    payload_key: str = Field(default="", repr=False)  # id:base64key[,id:base64key...]
     codec_origins: Annotated[list[str], NoDecode] = []
     log_format: Literal["json", "text"] | None = None  # None: text for `mcs dev`, else JSON
 
@@ -185,7 +192,53 @@ class Settings(BaseSettings):
                 problems.append(f"mailbox {mailbox.name}: credentials over plain-text IMAP")
         if self.smtp_password and self.smtp_tls == "off":
             problems.append("MCS_SMTP_PASSWORD over plain-text SMTP (MCS_SMTP_TLS=off)")
+        return problems + self._exposure_problems()
+
+    def _exposure_problems(self) -> list[str]:
+        """What would let a sender, a link or a key be faked or read on the way."""
+        problems = []
+        if self.sender_auth_mode != "off" and not self.trusted_authserv_ids:
+            problems.append(
+                f"MCS_SENDER_AUTH is {self.sender_auth_mode} but MCS_TRUSTED_AUTHSERV_IDS is empty:"
+                " no sender would be checked (name your mail servers' authserv-ids, or set"
+                " MCS_SENDER_AUTH=off)"
+            )
+        url = urlsplit(self.api_url)
+        if url.scheme != "https" and (url.hostname or "") not in LOOPBACK_HOSTS:
+            problems.append(
+                f"MCS_PUBLIC_BASE_URL is {url.scheme}:// (review links, contract links and the"
+                " inbox cookie would travel in clear): give its https:// address"
+            )
+        for name, value, dev in (
+            ("MCS_DIFY_CONTRACT_APP_KEY", self.dify_contract_app_key, "app-contract-dev"),
+            ("MCS_DIFY_ORDER_APP_KEY", self.dify_order_app_key, "app-order-dev"),
+            ("MCS_ERP_API_KEY", self.erp_api_key, "erp-dev-key"),
+        ):
+            if value == dev:
+                problems.append(f"{name} is the simulator's dev key")
         return problems
+
+    @property
+    def sender_auth_mode(self) -> str:
+        """MCS_SENDER_AUTH, or `required` by MCS_REQUIRE_SENDER_AUTH, else `checked`."""
+        return self.sender_auth or ("required" if self.require_sender_auth else "checked")
+
+    @field_validator("payload_key")
+    @classmethod
+    def _payload_key(cls, value: str) -> str:
+        """`id:base64key` entries of 16, 24 or 32 bytes each."""
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            key_id, separator, encoded = entry.partition(":")
+            try:
+                size = len(base64.b64decode(encoded, validate=True))
+            except ValueError:
+                size = -1
+            if not separator or not key_id or size not in (16, 24, 32):
+                raise ValueError(
+                    "each entry is id:base64key, the key 16, 24 or 32 bytes (e.g. k1:$(openssl"
+                    " rand -base64 32))"
+                )
+        return value
 
     @property
     def ui_origins(self) -> list[str]:

@@ -73,7 +73,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         files = FileActivities(store, settings)
         dify = DifyActivities(http, settings, tracer)
         erp = ErpActivities(http, settings, tracer)
-        notify = NotifyActivities(settings)
+        notify = NotifyActivities(settings, engine)
         activities: list[Callable[..., Any]] = [
             runs.check_idempotency, masterdata.load_masterdata, masterdata.match_contact,
             matching.detect_contract_signal, matching.match_customer, files.upload_pdf,

@@ -43,12 +43,14 @@ class MasterdataActivities:
         if contact is None:
             return ContactMatch()
         settings = self._settings
-        found = verdict(input.auth_results, settings.trusted_authserv_ids)
+        domain = input.from_email.rpartition("@")[2]
+        found = verdict(input.auth_results, settings.trusted_authserv_ids, domain)
+        mode = settings.sender_auth_mode
         return ContactMatch(
             contact_id=contact.contact_id,
             customer_id=contact.customer_id,
             name=contact.name,
             email=contact.email,
             sales_email=contact.sales_email,
-            sender_authenticated=authenticated(found, settings.require_sender_auth),
+            sender_authenticated=authenticated(found, mode, input.sender_problem),
         )

@@ -38,6 +38,7 @@ class OrderActivities:
         return OrderCheckResult(
             findings=findings,
             payload=guard.to_send(input.draft, context),
+            dropped=guard.dropped(input.draft),
             context=context,
             review_timeout_seconds=settings.review_timeout.total_seconds(),
         )

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -9,12 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.downloads import download
 from mail.filetypes import sniff_content_type
+from mail.sender_auth import sender_of
 from models.email import EmailAttachment, EmailEvent, sha256_hex
 from models.errors import Invalid, TooLarge
-from settings import Settings
+from settings import ApiKey, Settings
 from storage.blobs import Blobs
 
 T = TypeVar("T")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 INLINE_BYTES = 256 * 1024  # below this, hashing and writing on the event loop beats a thread hop
 
 
@@ -25,16 +28,25 @@ def _decode(attachment: EmailAttachment) -> bytes:
         raise Invalid(f"attachment {attachment.filename!r}: bytes_b64 is not base64") from error
 
 
-async def attachment_bytes(
-    attachment: EmailAttachment, store: Blobs, settings: Settings
-) -> bytes | None:
-    """The bytes of an attachment given inline or by URL; None for one already in the blob store."""
+async def attachment_bytes(attachment: EmailAttachment, store: Blobs, settings: Settings) -> bytes:
+    """The bytes of an attachment given inline, by URL, or by the sha256 of a file already
+    stored (read back: its type is then sniffed from its bytes and its retention refreshed, as
+    for any other; a sha256 alone proves nothing about the file)."""
     if attachment.bytes_b64 is not None:
         return _decode(attachment)
     if attachment.url:
         return await download(attachment.url, attachment.filename, settings)
-    if attachment.sha256 and store.exists(attachment.sha256):
-        return None
+    digest = (attachment.sha256 or "").lower()
+    if digest and not SHA256.fullmatch(digest):
+        raise Invalid(f"attachment {attachment.filename!r}: sha256 is not 64 hex digits")
+    if digest:
+        known: bool = await run_in_threadpool(store.exists, digest)
+        if known:
+            return await run_in_threadpool(store.read, digest)
+        raise Invalid(
+            f"attachment {attachment.filename!r}: no stored file has that sha256; give bytes_b64"
+            " or url"
+        )
     raise Invalid(f"attachment {attachment.filename!r} needs bytes_b64 or url")
 
 
@@ -73,6 +85,22 @@ async def by_size(size: int, fn: Callable[..., T], *args: Any) -> T:
     if size <= INLINE_BYTES and not remote:
         return fn(*args)
     return await run_in_threadpool(fn, *args)
+
+
+def vetted(event: EmailEvent, caller: ApiKey, parsed_here: bool) -> EmailEvent:
+    """The email as far as the caller can vouch for it: what a mail server found of its sender
+    (`auth_results`) counts only from a key with `emails:trusted` (a gateway relaying what our MX
+    received); for a JSON email (`parsed_here` False), a `from` whose address is not `from_email`
+    or is malformed is a sender problem (the run is reviewed)."""
+    updates: dict[str, object] = {}
+    if not caller.allows("emails:trusted"):
+        updates["auth_results"] = []
+    if not parsed_here:
+        sender, problem = sender_of(event.from_) if event.from_.strip() else ("", "")
+        if sender and sender != event.from_email and not problem:
+            problem = "the From: names another address than from_email"
+        updates["sender_problem"] = problem
+    return event.model_copy(update=updates)
 
 
 def ensure_message_id(event: EmailEvent) -> EmailEvent:

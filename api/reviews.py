@@ -18,6 +18,7 @@ from models.errors import Conflict, Invalid, NotFound, Unavailable
 from models.masterdata import Customer
 from models.masterdata_store import unknown_products
 from models.runs import ReviewDecision
+from orders import guard
 from telemetry.actions import record
 from temporal_client import run_handle
 
@@ -26,10 +27,18 @@ UNCONFIRMED = "sent, but no worker confirmed it in time: it may be taken when on
 
 
 def check_decision(db: Session, decision: ReviewDecision) -> None:
-    """Invalid for a decision that names an unknown customer or unknown products."""
+    """Invalid for a decision that names an unknown customer or unknown products, or whose
+    corrected lines have quantities or prices out of bounds."""
     if decision.customer_id and db.get(Customer, decision.customer_id) is None:
         raise Invalid(f"unknown customer {decision.customer_id!r}")
     if decision.order_payload is not None and decision.decision == "approve":
+        wrong = [
+            f"ORDER_LINE_INVALID (line {n}): {'; '.join(problems)}"
+            for n, line in enumerate(decision.order_payload.lines, start=1)
+            if (problems := guard.line_problems(line))
+        ]
+        if wrong:  # the workflow would refuse them too: out of bounds, they never reach it
+            raise Invalid(f"the corrected order_payload has findings: {'; '.join(wrong)}")
         unknown = unknown_products(db, decision.order_payload)
         if unknown:
             raise Invalid(f"the corrected order_payload has unknown products: {', '.join(unknown)}")

@@ -48,8 +48,8 @@ def _office_open_xml(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, ValueError):
-        return ""
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, OSError):
+        return ""  # not a zip we can read (multi-disk, an unknown compression, ...): no contract
     if "[Content_Types].xml" not in names:
         return ""
     if "word/document.xml" in names:

@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
 from pydantic import ValidationError
 
 from mail.filetypes import sniff_content_type
-from mail.sender_auth import MAX_HEADER_CHARS, MAX_HEADERS
+from mail.sender_auth import MAX_HEADER_CHARS, MAX_HEADERS, sender_of
 from models.email import EmailAttachment, EmailEvent, cut_body, one_line, sha256_hex
 
 __all__ = ["ParsedEmail", "UnreadableMessage", "parse_message", "sniff_content_type"]
@@ -91,6 +91,16 @@ def _header(message: EmailMessage, name: str) -> str:
         return str(raw[0]) if raw else ""
 
 
+def _sender(message: EmailMessage) -> tuple[str, str]:
+    """The sender and what is wrong with the From:, read from the header as it stands (the
+    parsed header object renders `a@b <c@d>` as `a@b`: the address in angle brackets is lost)."""
+    raw = [one_line(str(v)) for k, v in message.raw_items() if k.lower() == "from"]
+    sender, problem = sender_of(raw[0] if raw else "")
+    if len(raw) > 1:
+        problem = "the message has several From: headers"
+    return sender, problem
+
+
 def _auth_results(message: EmailMessage) -> list[str]:
     """The Authentication-Results headers, topmost first, as they stand (each one line)."""
     found = [v for k, v in message.raw_items() if k.lower() == "authentication-results"]
@@ -105,14 +115,17 @@ def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedE
     except RecursionError as error:
         raise UnreadableMessage(f"MIME nesting is deeper than {MAX_DEPTH} levels") from error
     assert isinstance(message, EmailMessage)
-    sender_name, sender = parseaddr(_header(message, "From"))
+    sender, problem = _sender(message)
+    if not sender:
+        raise UnreadableMessage("the From: holds no sender address (in angle brackets)")
     message_id = _header(message, "Message-ID").strip()
     try:
         event = EmailEvent(
             provider="rfc822",
             message_id=message_id if message_id.strip("<> ") else "",
             **{"from": one_line(_header(message, "From"))},
-            from_email=sender or sender_name,
+            from_email=sender,
+            sender_problem=problem,
             to=_addresses(message, "To"),
             cc=_addresses(message, "Cc"),
             subject=one_line(_header(message, "Subject")),

@@ -117,6 +117,8 @@ class EmailEvent(BaseModel):
     auth_results: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
         default=[], max_length=20
     )
+    # what is wrong with the From: ("": nothing), found by the intake: the run is reviewed
+    sender_problem: Annotated[str, StringConstraints(max_length=300)] = ""
 
     _nulls = model_validator(mode="before")(nulls_dropped)
 

@@ -23,6 +23,8 @@ class Lenient(BaseModel):
 
 
 class OrderLine(Lenient):
+    """A line as drafted (other fields are kept to be reported, never sent)."""
+
     product_code: str = ""
     quantity: Decimal = Decimal(0)
     unit: str = ""
@@ -30,6 +32,8 @@ class OrderLine(Lenient):
 
 
 class OrderPayload(Lenient):
+    """An order as drafted (other fields are kept to be reported, never sent)."""
+
     customer_id: str = ""
     customer_num: str = ""
     contact_id: str = ""
@@ -37,6 +41,11 @@ class OrderPayload(Lenient):
     currency: str = ""
     lines: list[OrderLine] = []
     remark: str = ""
+
+
+# The fields of an order and of its lines, as the ERP contract names them: all that is sent.
+ORDER_FIELDS = tuple(OrderPayload.model_fields)
+LINE_FIELDS = tuple(OrderLine.model_fields)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -53,6 +53,7 @@ class MatchContactInput:
     from_email: str
     version: int
     auth_results: list[str] = field(default_factory=list)  # the mail's Authentication-Results
+    sender_problem: str = ""  # what is wrong with the From: (the intake found it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +177,7 @@ class OrderCheckResult:
 
     findings: list[Finding] = field(default_factory=list)
     payload: OrderPayload | None = None
+    dropped: list[str] = field(default_factory=list)  # fields of the draft that are not sent
     context: GuardContext | None = None  # with the settings' tolerance and currencies
     review_timeout_seconds: float = 0.0
 

@@ -225,3 +225,14 @@ class AuditEvent(SQLModel, table=True):
     error_code: str = ""
     detail: str = ""
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class UnknownSender(SQLModel, table=True):
+    """A sender no contact has: when the reviewers were last mailed about it, and how many of its
+    mails came since without a mail (at most one per MCS_UNKNOWN_SENDER_MAIL_EVERY)."""
+
+    __tablename__ = "unknown_senders"
+
+    sender: str = SQLField(primary_key=True)
+    mailed_at: datetime = SQLField(sa_type=DateTime(timezone=True))
+    unmailed: int = 0

@@ -1,11 +1,76 @@
 """The order guard: a draft from Dify is checked against the run's facts and masterdata, and the
-order sent is built from the run's customer, never the draft's."""
+order sent is built from the run's customer, never the draft's, and from the order's own fields
+only (what else a draft or a correction carries never reaches the ERP)."""
 
 from decimal import Decimal
 
-from models.orders import Finding, FindingCode, GuardContext, OrderPayload, product_key
+from models.orders import (
+    LINE_FIELDS,
+    ORDER_FIELDS,
+    Finding,
+    FindingCode,
+    GuardContext,
+    OrderLine,
+    OrderPayload,
+    product_key,
+)
 
 MIN_TOLERANCE = Decimal("0.01")
+MAX_QUANTITY = Decimal(10) ** 9
+MAX_PRICE = Decimal(10) ** 12
+MAX_DECIMALS = 6
+MAX_TOTAL = MAX_QUANTITY * MAX_PRICE * 10_000  # far beyond any order: what the context computes
+
+
+def number_problem(name: str, value: Decimal, most: Decimal, zero: bool) -> str:
+    """Why `value` cannot be a quantity or price ("" when it can): finite, not negative (nor
+    zero unless `zero`), at most `most`, at most six decimals."""
+    if not value.is_finite():
+        return f"{name} {value} is not a number"
+    if value < 0 or (value == 0 and not zero):
+        return f"{name} {value} is not positive"
+    if value > most:
+        return f"{name} {value} is over {most:,.0f}"
+    if _decimals(value) > MAX_DECIMALS:
+        return f"{name} {value} has more than {MAX_DECIMALS} decimals"
+    return ""
+
+
+def _decimals(value: Decimal) -> int:
+    """Significant decimals of a finite value, without context arithmetic (`normalize` raises
+    Overflow past the context's exponent limit, and a guard that raises is a stuck run)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    shown = "".join(map(str, digits))
+    if not shown.strip("0"):
+        return 0
+    return max(0, -exponent - (len(shown) - len(shown.rstrip("0"))))
+
+
+def line_problems(line: OrderLine) -> list[str]:
+    """Why a line cannot be ordered as it is."""
+    problems = [] if line.product_code.strip() else ["no product code"]
+    problems.append(number_problem("quantity", line.quantity, MAX_QUANTITY, zero=False))
+    if line.unit_price is not None:
+        problems.append(number_problem("unit price", line.unit_price, MAX_PRICE, zero=True))
+    return [p for p in problems if p]
+
+
+def countable(line: OrderLine) -> bool:
+    """The line's numbers can be multiplied and added (finite, within bounds)."""
+    price = line.unit_price if line.unit_price is not None else Decimal(0)
+    return all(
+        n.is_finite() and n.copy_abs() <= most  # copy_abs: exact, never Overflow
+        for n, most in ((line.quantity, MAX_QUANTITY), (price, MAX_PRICE))
+    )
+
+
+def dropped(draft: OrderPayload) -> list[str]:
+    """The fields of a draft that are not the order's (they are not sent)."""
+    names = [f"{name}" for name in sorted(draft.model_extra or {})]
+    for number, line in enumerate(draft.lines, start=1):
+        names += [f"lines[{number}].{name}" for name in sorted(line.model_extra or {})]
+    return names
 
 
 def completed(draft: OrderPayload, context: GuardContext) -> OrderPayload:
@@ -19,10 +84,12 @@ def completed(draft: OrderPayload, context: GuardContext) -> OrderPayload:
 
 
 def to_send(draft: OrderPayload, context: GuardContext) -> OrderPayload:
-    """What the ERP receives: the draft, completed, for the run's customer."""
-    return completed(draft, context).model_copy(
-        update={"customer_id": context.customer_id, "customer_num": context.customer_num}
-    )
+    """What the ERP receives: the draft's order fields, completed, for the run's customer."""
+    order = completed(draft, context)
+    lines = [OrderLine(**{f: getattr(line, f) for f in LINE_FIELDS}) for line in order.lines]
+    fields = {f: getattr(order, f) for f in ORDER_FIELDS if f != "lines"}
+    fields.update(customer_id=context.customer_id, customer_num=context.customer_num)
+    return OrderPayload(**fields, lines=lines)
 
 
 def check(
@@ -32,8 +99,8 @@ def check(
     masterdata (None: not checked, for a caller without masterdata)."""
     draft = completed(draft, context)
     findings = _customer(draft, context) + _lines(draft, products)
-    if draft.lines:
-        findings += _total(draft, context)
+    if draft.lines and all(countable(line) for line in draft.lines):
+        findings += _total(draft, context)  # of numbers out of bounds: means nothing, overflows
     if draft.currency.strip().upper() not in context.currencies:
         allowed = ", ".join(context.currencies)
         findings.append(
@@ -63,13 +130,7 @@ def _lines(draft: OrderPayload, products: set[str] | None) -> list[Finding]:
         return [Finding(code=FindingCode.ORDER_EMPTY, message="the draft has no order lines")]
     findings = []
     for number, line in enumerate(draft.lines, start=1):
-        problems = []
-        if not line.product_code.strip():
-            problems.append("no product code")
-        if line.quantity <= 0:
-            problems.append(f"quantity {line.quantity} is not positive")
-        if line.unit_price is not None and line.unit_price < 0:
-            problems.append(f"unit price {line.unit_price} is negative")
+        problems = line_problems(line)
         if problems:
             findings.append(
                 Finding(
@@ -88,8 +149,12 @@ def _lines(draft: OrderPayload, products: set[str] | None) -> list[Finding]:
 
 
 def _total(draft: OrderPayload, context: GuardContext) -> list[Finding]:
+    """The lines' sum against the contract's total (the lines are countable: see `check`)."""
     if context.contract_total is None:
         return []
+    if not (context.contract_total.is_finite() and context.contract_total.copy_abs() <= MAX_TOTAL):
+        message = f"the contract's total {context.contract_total} is not an amount an order has"
+        return [Finding(code=FindingCode.ORDER_TOTAL_MISMATCH, message=message)]
     total = sum((line.quantity * (line.unit_price or 0) for line in draft.lines), Decimal(0))
     allowed = max(abs(context.contract_total) * context.tolerance, MIN_TOLERANCE)
     if abs(total - context.contract_total) <= allowed:

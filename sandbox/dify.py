@@ -113,6 +113,11 @@ def _flawed(payload: dict[str, Any], contract_no: str) -> dict[str, Any]:
         lines[0]["unit_price"] = str(Decimal(str(lines[0]["unit_price"])) * 2)
     if "GUARD-NULLS" in contract_no:
         payload.update(contact_id=None, remark=None, customer_num=None)
+    if "GUARD-EXTRA" in contract_no and lines:  # what a contract's text might talk a model into
+        payload.update(bill_to_customer_id="C002", payment_terms="net 720")
+        lines[0].update(customer_id="C002", discount_pct="99")
+    if "GUARD-HUGE" in contract_no and lines:
+        lines[0]["quantity"] = "1E+999999999"
     return payload
 
 

@@ -30,3 +30,8 @@ OLDEST_QUEUED = Gauge(
 MAILBOX_POLLED = Gauge(
     "mailbox_last_poll_timestamp_seconds", "When a mailbox was last polled to the end", ["mailbox"]
 )
+UNKNOWN_SENDER_MAILS = Counter(
+    "unknown_sender_mails_total",
+    "Mails about unknown senders: mailed, or held (one per sender per interval)",
+    ["outcome"],
+)

@@ -92,4 +92,30 @@ async def readiness(settings: Settings, engine: Engine, temporal: Client | None)
     found = {name: Check(state="off") for name, probe in probes.items() if probe is None}
     found |= dict(zip(names, checks, strict=True))
     ready = all(check.state != "down" for check in found.values())
+    found["sender_auth"] = _sender_auth(settings)
     return Readiness(status="ready" if ready else "not ready", checks=found)
+
+
+def _sender_auth(settings: Settings) -> Check:
+    """Whether senders are checked: `off` says so (set explicitly, or no trusted server)."""
+    mode = settings.sender_auth_mode
+    if mode == "off" or not settings.trusted_authserv_ids:
+        why = "MCS_SENDER_AUTH=off" if mode == "off" else "no MCS_TRUSTED_AUTHSERV_IDS"
+        return Check(state="off", detail=f"senders are not checked ({why})")
+    return Check(state="up", detail=f"{mode} by {', '.join(settings.trusted_authserv_ids)}")
+
+
+class CachedReadiness:
+    """Readiness at most `seconds` old: an unauthenticated caller cannot make the API open a
+    connection to every dependency per request (concurrent callers share one probe)."""
+
+    def __init__(self, seconds: float = 5.0) -> None:
+        self._seconds = seconds
+        self._lock = asyncio.Lock()
+        self._last: tuple[float, Readiness] | None = None
+
+    async def get(self, settings: Settings, engine: Engine, temporal: Client | None) -> Readiness:
+        async with self._lock:
+            if self._last is None or time.monotonic() - self._last[0] > self._seconds:
+                self._last = (time.monotonic(), await readiness(settings, engine, temporal))
+            return self._last[1]

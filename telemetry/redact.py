@@ -4,8 +4,13 @@ API keys and the signatures of signed file URLs are masked wherever text is writ
 import logging
 import re
 
-EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
-PHONE = re.compile(r"(?<![\w.:/=-])\+?\(?\d[\d ()-]{8,}\d(?![\w.:/-])")
+# Linear on any input: a match may only start where a run of address characters starts (the
+# look-behind), and the runs are taken whole (possessive): 64 KB of `a.` took 4.6 s before.
+EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*+@([A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*+)"
+)
+TLD = re.compile(r"\.[A-Za-z]{2,}$")
+PHONE = re.compile(r"(?<![\w.:/=-])\+?\(?\d[\d ()-]{8,30}\d(?![\w.:/-])")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SIGNATURE = re.compile(r"(signature=)[^&\s\"']+")
 REVIEW_TOKEN = re.compile(r"(/review/)[A-Za-z0-9_-]+\.[0-9a-f]{64}")  # a personal review link
@@ -23,8 +28,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     text = REVIEW_TOKEN.sub(r"\1***", text)
     text = INPUT_VALUE.sub(r"\1***", text)
     text = SECRET.sub(r"\1***", text)
-    text = EMAIL.sub(r"\1***@\2", text)
+    if "@" in text:
+        text = EMAIL.sub(_email, text)
     return PHONE.sub(_phone, text)
+
+
+def _email(found: re.Match[str]) -> str:
+    """An address (its domain ends in a name of two letters or more) as a***@domain."""
+    first, domain = found.group(1), found.group(2)
+    if not TLD.search(domain):
+        return found.group()
+    return f"{first}***@{domain}"
 
 
 def _phone(found: re.Match[str]) -> str:

@@ -133,7 +133,8 @@ async def test_doctor_prints_each_dependency_and_fails_when_one_is_down(
     lines = {line.split()[0]: line.split()[1] for line in checks}
     assert code == 1 and verdict == "not ready", output
     assert lines == {
-        "database": "up", "temporal": "down", "dify": "up", "erp": "down", "smtp": "up"
+        "database": "up", "temporal": "down", "dify": "up", "erp": "down", "smtp": "up",
+        "sender_auth": "off",
     }, output  # fmt: skip
     assert "temporal  down" in output and output.count("not connected") == 1
 
@@ -148,6 +149,7 @@ async def test_api_and_worker_refuse_dev_defaults_in_production(
         '"user": "u", "password": "p"}]',
         "MCS_SMTP_PASSWORD": "s",
         "MCS_SMTP_TLS": "off",
+        "MCS_PUBLIC_BASE_URL": "http://mcs.example.com",
     }
     for command in ("api", "worker"):
         code, output = await mcs(settings, command, **unsafe)
@@ -159,9 +161,21 @@ async def test_api_and_worker_refuse_dev_defaults_in_production(
             "MCS_PAYLOAD_KEY is not set",
             "mailbox sales: credentials over plain-text IMAP",
             "MCS_SMTP_PASSWORD over plain-text SMTP",
+            "MCS_SENDER_AUTH is checked but MCS_TRUSTED_AUTHSERV_IDS is empty",
+            "MCS_PUBLIC_BASE_URL is http://",
+            "MCS_DIFY_CONTRACT_APP_KEY is the simulator's dev key",
+            "MCS_ERP_API_KEY is the simulator's dev key",
         ):
             assert problem in output, (problem, output)
         assert len(output.splitlines()) == 1
+
+
+async def test_a_malformed_payload_key_is_one_line_naming_it(settings: Settings) -> None:
+    code, output = await mcs(settings, "api", MCS_PAYLOAD_KEY="no-id-just-a-key")
+    assert code == 1 and len(output.strip().splitlines()) == 1, output
+    assert (
+        output.startswith("mcs: invalid settings: MCS_PAYLOAD_KEY: ") and "id:base64key" in output
+    )
 
 
 async def test_a_malformed_scoped_key_is_a_settings_error(settings: Settings) -> None:

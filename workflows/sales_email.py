@@ -107,7 +107,10 @@ class SalesEmailWorkflow:
             raise Ended(RunStatus.FAILED, ErrorCode.MASTERDATA_INVALID, cause_of(error)) from error
         state.version = info.version
         find = MatchContactInput(
-            from_email=event.from_email, version=info.version, auth_results=event.auth_results
+            from_email=event.from_email,
+            version=info.version,
+            auth_results=event.auth_results,
+            sender_problem=event.sender_problem,
         )
         state.contact = await self._steps.run(MasterdataActivities.match_contact, find)
         if state.contact.contact_id is None:
@@ -235,6 +238,8 @@ class SalesEmailWorkflow:
             result = await self._steps.run(OrderActivities.review_order, check)
             assert result.payload is not None
             state.order_payload, state.guard = result.payload, result.context
+            if result.dropped:
+                state.warnings.append(rules.not_sent(result.dropped))
             if not result.findings:
                 return result.payload
             wait = timedelta(seconds=result.review_timeout_seconds)

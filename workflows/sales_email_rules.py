@@ -128,6 +128,11 @@ def order_check(
     )
 
 
+def not_sent(fields: list[str]) -> str:
+    """The warning that names what a draft or correction carried beyond the order's fields."""
+    return f"not sent to the ERP (not order fields): {', '.join(fields)}"[:1000]
+
+
 def recheck(check: OrderCheckInput, corrected: OrderPayload) -> OrderCheckInput:
     """A reviewer's correction, checked again (but not for duplicates: the reviewer saw those)."""
     return dataclasses.replace(check, draft=corrected, duplicates=False)

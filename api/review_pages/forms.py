@@ -5,6 +5,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
+from pydantic import ValidationError
 
 from models.errors import Invalid, TooLarge
 from models.orders import OrderLine, OrderPayload
@@ -37,7 +38,10 @@ def decision_of(form: dict[str, str], run: RunView, reviewer: str) -> ReviewDeci
         decision["order_payload"] = corrected(run, form)
     elif kind != "order" and choice == "approve":
         decision["customer_id"] = form.get("customer_id") or form.get("other_customer_id")
-    return ReviewDecision.model_validate(decision)
+    try:
+        return ReviewDecision.model_validate(decision)
+    except ValidationError as error:
+        raise Invalid(f"the decision is not valid: {_first(error)}") from None
 
 
 def corrected(run: RunView, form: dict[str, str]) -> OrderPayload | None:
@@ -55,12 +59,20 @@ def corrected(run: RunView, form: dict[str, str]) -> OrderPayload | None:
             new = given if field == "product_code" else _number(given, index, field)
             if new != values.get(field):
                 values[field], changed = new, True
-        lines.append(OrderLine.model_validate(values))
+        try:
+            lines.append(OrderLine.model_validate(values))
+        except ValidationError as error:  # NaN, Infinity: not numbers an order can have
+            raise Invalid(f"line {index + 1}: {_first(error)}") from None
     return draft.model_copy(update={"lines": lines}) if changed else None
+
+
+def _first(error: ValidationError) -> str:
+    first = error.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _number(given: str, index: int, field: str) -> Decimal | None:
     try:
         return Decimal(given) if given else None
     except InvalidOperation as error:
-        raise Invalid(f"line {index + 1}: {field} {given!r}") from error
+        raise Invalid(f"line {index + 1}: {field} {given[:40]!r} is not a number") from error

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from models.masterdata import Customer
 from models.runs import RunView
+from orders import guard
 from settings import Settings
 from storage.signed_urls import contract_url
 from templates import TEMPLATE_DIR
@@ -81,6 +82,7 @@ def lines(run: RunView) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(draft.lines if draft else [], start=1):
         price = line.unit_price
+        countable = price is not None and guard.countable(line)  # no Overflow, no NaN
         rows.append(
             {
                 "product_code": line.product_code,
@@ -88,7 +90,7 @@ def lines(run: RunView) -> list[dict[str, Any]]:
                 "quantity": line.quantity,
                 "unit": line.unit,
                 "unit_price": "" if price is None else price,
-                "amount": "" if price is None else line.quantity * price,
+                "amount": line.quantity * price if countable and price is not None else "",
                 "findings": [f.message for f in findings if f.line == number],
             }
         )

@@ -157,7 +157,7 @@ async def login(request: Request, settings: SettingsDep) -> Response:
         error = "That key is not valid for reviews (it needs the scope runs:review)."
         return page("login", 401, base=base(settings), error=error, form=form["form_token"])
     response = RedirectResponse(f"{base(settings)}/inbox", status_code=303)
-    session.start_session(response, key.name, settings)
+    session.start_session(response, key, settings)
     return response
 
 

@@ -1,19 +1,23 @@
 """Raw email intake: `POST /v1/emails` with a message/rfc822 body."""
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from api.attachments import by_size, store_attachment
+from api.attachments import by_size, store_attachment, vetted
 from api.deps import BlobsDep, OutboxDep, SettingsDep, allow
 from mail.mime import UnreadableMessage, parse_message
 from models.runs import SubmitAnswer
+from settings import ApiKey
 
-router = APIRouter(prefix="/v1", tags=["emails"], dependencies=[Depends(allow("emails:submit"))])
+router = APIRouter(prefix="/v1", tags=["emails"])
+Submitter = Annotated[ApiKey, Depends(allow("emails:submit"))]
 RFC822 = "message/rfc822"
 
 
 @router.post("/emails", status_code=202, response_model=SubmitAnswer)
 async def submit_raw_email(
-    request: Request, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
+    request: Request, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep, caller: Submitter
 ) -> SubmitAnswer:
     """Accept a raw email (Content-Type: message/rfc822); its run starts right after."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -35,4 +39,4 @@ async def submit_raw_email(
     for attachment, data in zip(parsed.event.attachments, parsed.payloads, strict=True):
         stored.append(await by_size(len(data), store_attachment, attachment, data, blobs, limit))
     event = parsed.event.model_copy(update={"attachments": stored})
-    return await outbox.accept(event)
+    return await outbox.accept(vetted(event, caller, parsed_here=True))

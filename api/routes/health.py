@@ -5,7 +5,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.outbox import Outbox
-from telemetry.probes import Readiness, readiness
+from telemetry.probes import CachedReadiness, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -42,8 +42,10 @@ async def healthz(request: Request) -> Health:
 @router.get("/v1/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(request: Request, response: Response) -> Readiness:
     """Whether the database, Temporal and the configured Dify, ERP and SMTP answer, each with its
-    state and latency: 503 when one of them is down (a load balancer sends no traffic here)."""
+    state and latency, at most 5 s old, and whether senders are checked: 503 when one of them is
+    down (a load balancer sends no traffic here)."""
     state = request.app.state
-    ready = await readiness(state.settings, state.engine, state.temporal)
+    cached: CachedReadiness = state.readiness
+    ready = await cached.get(state.settings, state.engine, state.temporal)
     response.status_code = 200 if ready.status == "ready" else 503
     return ready

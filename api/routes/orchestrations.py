@@ -8,7 +8,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from temporalio.service import RPCError
 
-from api.attachments import attachment_bytes, by_size, ensure_message_id, store_attachment
+from api.attachments import (
+    attachment_bytes,
+    by_size,
+    ensure_message_id,
+    store_attachment,
+    vetted,
+)
 from api.deps import (
     BlobsDep,
     OutboxDep,
@@ -36,6 +42,7 @@ from telemetry.actions import record
 router = APIRouter(prefix="/v1/orchestrations/sales-email", tags=["sales-email"])
 Reader = Depends(allow("runs:read"))
 Reviewer = Annotated[ApiKey, Depends(allow("runs:review"))]
+Submitter = Annotated[ApiKey, Depends(allow("emails:submit"))]
 Replayer = Annotated[ApiKey, Depends(allow("runs:replay"))]
 # A value put into a visibility query: no quotes, backslashes or control characters.
 SAFE_IN_QUERY = r"^[^'\"\\\x00-\x1f]*$"
@@ -58,21 +65,16 @@ class RunSummary(BaseModel):
     finished_at: str | None
 
 
-@router.post(
-    "/run",
-    status_code=202,
-    response_model=SubmitAnswer,
-    dependencies=[Depends(allow("emails:submit"))],
-)
+@router.post("/run", status_code=202, response_model=SubmitAnswer)
 async def run_email(
-    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
+    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep, caller: Submitter
 ) -> SubmitAnswer:
     """Accept an email as JSON (attachments by bytes_b64 or url); its run starts right after."""
-    return await accept_event(event, outbox, settings, blobs)
+    return await accept_event(event, outbox, settings, blobs, caller)
 
 
 async def accept_event(
-    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep
+    event: EmailEvent, outbox: OutboxDep, settings: SettingsDep, blobs: BlobsDep, caller: ApiKey
 ) -> SubmitAnswer:
     """Store the attachments of an EmailEvent, then record it for its run (or find the run)."""
     limit = settings.max_attachment_bytes
@@ -81,15 +83,12 @@ async def accept_event(
     stored, total = [], 0
     for attachment in event.attachments:
         data = await attachment_bytes(attachment, blobs, settings)
-        if data is None:
-            stored.append(attachment)
-            continue
         total += len(data)
         if total > settings.max_message_bytes:
             raise HTTPException(413, f"the attachments are over {settings.max_message_bytes} bytes")
         stored.append(await by_size(len(data), store_attachment, attachment, data, blobs, limit))
     event = ensure_message_id(event.model_copy(update={"attachments": stored}))
-    return await outbox.accept(event)
+    return await outbox.accept(vetted(event, caller, parsed_here=False))
 
 
 @router.get("/runs", response_model=list[RunSummary], dependencies=[Reader])

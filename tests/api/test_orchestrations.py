@@ -340,6 +340,10 @@ async def test_an_order_review_is_decided_over_the_api_with_a_corrected_order(
     assert answer.status_code == 422 and "unknown products: X-404" in answer.text
     answer = await api.post(review, json={**decide, "order_payload": draft})
     assert answer.status_code == 422 and "ORDER_LINE_INVALID (line 1)" in answer.text
+    for quantity, why in (("1E+999999999", "is over"), ("NaN", "finite"), ("1.0000001", "decim")):
+        hostile = {**draft, "lines": [{**draft["lines"][0], "quantity": quantity}]}
+        answer = await api.post(review, json={**decide, "order_payload": hostile})
+        assert answer.status_code == 422 and why in answer.text, (quantity, answer.text)
     assert (await finished(api, accepted["workflow_id"]))["status"] == "MANUAL_REVIEW"
     lines = [{**line, "quantity": "10"} for line in draft["lines"]]
     answer = await api.post(review, json={**decide, "order_payload": {**draft, "lines": lines}})
@@ -385,10 +389,16 @@ async def test_readyz_names_each_dependency_with_its_state_and_latency(
     ready = await api.get("/v1/readyz", headers={"X-API-Key": ""})
     assert ready.status_code == 200, ready.text
     checks = ready.json()["checks"]
+    senders = checks.pop("sender_auth")
+    assert senders == {"state": "up", "latency_ms": 0.0, "detail": "checked by mx.mcs.example"}
     assert {name: c["state"] for name, c in checks.items()} == dict.fromkeys(
         ("database", "temporal", "dify", "erp", "smtp"), "up"
     )
     assert all(c["latency_ms"] > 0 for c in checks.values())
+    again = (await api.get("/v1/readyz")).json()["checks"]  # within 5 s: the same probe's answer
+    assert {n: c["latency_ms"] for n, c in again.items() if n != "sender_auth"} == {
+        n: c["latency_ms"] for n, c in checks.items()
+    }
     dead = f"http://127.0.0.1:{free_port()}"
     broken = dev_settings.model_copy(update={"erp_base_url": dead, "smtp_host": ""})
     async for other in open_api(broken, dev_env):
@@ -402,3 +412,8 @@ async def test_readyz_names_each_dependency_with_its_state_and_latency(
         "detail": "ConnectError",
     }
     assert found["checks"]["smtp"]["state"] == "off" and found["checks"]["dify"]["state"] == "up"
+    unchecked = dev_settings.model_copy(update={"sender_auth": "off"})
+    async for other in open_api(unchecked, dev_env):
+        off = (await other.get("/v1/readyz")).json()["checks"]["sender_auth"]
+    assert off == {"state": "off", "latency_ms": 0.0,
+                   "detail": "senders are not checked (MCS_SENDER_AUTH=off)"}  # fmt: skip

@@ -75,6 +75,9 @@ async def test_an_order_review_is_corrected_on_the_page(api: httpx.AsyncClient, 
     link = await review_link(sims, workflow_id)
     html = (await api.get(link)).text
     assert "Order review" in html and 'name="line-0-quantity"' in html
+    for hostile in ("NaN", "Infinity", "1E+999999999", "-1"):  # a 422 page, never a 500
+        refused = await api.post(link, data={"decision": "approve", "line-0-quantity": hostile})
+        assert refused.status_code == 422 and "Not decided" in refused.text, hostile
     bad = await api.post(link, data={"decision": "approve", "line-0-quantity": "ten"})
     assert bad.status_code == 422 and "line 1" in bad.text  # a clear page, the link still works
     form: dict[str, Any] = {"decision": "approve", "line-0-quantity": "10", "line-1-quantity": "10"}

@@ -16,17 +16,19 @@ from workflows.sales_email import SalesEmailWorkflow
 OURS = "mx.mcs.example"
 
 
-def mail(*auth_results: str) -> bytes:
+def mail(*auth_results: str, sender: str = "Li Lei <buyer@huadong.example>") -> bytes:
     """The demo contract mail from a known contact, as our border server delivered it."""
-    raw = raw_contract_email(f"<{uuid.uuid4()}@huadong.example>")
+    raw = raw_contract_email(f"<{uuid.uuid4()}@huadong.example>", sender=sender)
     headers = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in auth_results)
     return headers + raw
 
 
-def event(*auth_results: str) -> EmailEvent:
-    """The mail as the intake hands it to a run (its Authentication-Results read from MIME)."""
-    found = parse_message(mail(*auth_results)).event.auth_results
-    return make_email().model_copy(update={"auth_results": found})
+def event(*auth_results: str, sender: str = "Li Lei <buyer@huadong.example>") -> EmailEvent:
+    """The mail as the intake hands it to a run (its sender, the sender's problems and its
+    Authentication-Results read from MIME)."""
+    found = parse_message(mail(*auth_results, sender=sender)).event
+    kept = ("from_", "from_email", "auth_results", "sender_problem")
+    return make_email().model_copy(update={name: getattr(found, name) for name in kept})
 
 
 def test_the_parser_keeps_the_headers_topmost_first() -> None:
@@ -79,3 +81,30 @@ async def test_with_sender_auth_required_a_mail_without_a_verdict_is_reviewed(
         assert waiting.review is not None
         assert waiting.review.reason == "SENDER_NOT_AUTHENTICATED"
         await handle.terminate("test done")
+
+
+async def test_a_forged_display_name_orders_nothing(
+    ts_env: WorkflowEnvironment, settings: Settings, api_url: str, sims: Sims
+) -> None:
+    """The attacker controls evil.example, so DMARC passes at our MX, for evil.example; the From:
+    shows the victim's address in front of the attacker's. The sender is the attacker's
+    address (unknown: no order); the victim's address in a display name is reviewed."""
+    strict = settings.model_copy(
+        update={"trusted_authserv_ids": [OURS], "sender_auth": "required",
+                "task_queue": f"auth-{uuid.uuid4()}"}
+    )  # fmt: skip
+    evil = f"{OURS}; spf=pass smtp.mailfrom=evil.example; dmarc=pass header.from=evil.example"
+    in_front = event(evil, sender="buyer@huadong.example <attacker@evil.example>")
+    assert in_front.from_email == "attacker@evil.example" and in_front.sender_problem
+    quoted = event(evil, sender='"attacker@evil.example" <buyer@huadong.example>')
+    assert quoted.from_email == "buyer@huadong.example" and "display name" in quoted.sender_problem
+    orders_before = len(sims.erp_orders)
+    async with running_worker(ts_env.client, strict):
+        unknown = await (await start(ts_env.client, strict, in_front)).result()
+        assert unknown.status == RunStatus.UNKNOWN_CONTACT
+        handle = await start(ts_env.client, strict, quoted)
+        waiting = await wait_for_review(handle)
+        assert waiting.review is not None
+        assert waiting.review.reason == "SENDER_NOT_AUTHENTICATED"
+        await handle.terminate("test done")
+    assert len(sims.erp_orders) == orders_before

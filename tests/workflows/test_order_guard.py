@@ -50,6 +50,8 @@ async def approve(handle: Handle, payload: OrderPayload | None = None) -> RunVie
         ),
         (contract_pdf(contract_number(), ("P-100", "X-404")), [("UNKNOWN_PRODUCT", 2)]),
         (contract_pdf(contract_number("GUARD-TOTAL")), [("ORDER_TOTAL_MISMATCH", None)]),
+        # a quantity no decimal context can multiply: a finding, not a stuck run
+        (contract_pdf(contract_number("GUARD-HUGE")), [("ORDER_LINE_INVALID", 1)]),
         (
             make_contract_pdf(
                 Contract(
@@ -62,7 +64,7 @@ async def approve(handle: Handle, payload: OrderPayload | None = None) -> RunVie
             [("CURRENCY_NOT_ALLOWED", None)],
         ),
     ],
-    ids=["empty", "zero-quantity", "unknown-product", "total", "currency"],
+    ids=["empty", "zero-quantity", "unknown-product", "total", "huge-quantity", "currency"],
 )
 async def test_a_finding_stops_the_order_and_a_rejection_ends_the_run(
     ts_env: WorkflowEnvironment,
@@ -110,6 +112,46 @@ async def test_nulls_in_the_draft_are_accepted_and_the_contact_is_filled_in(
     order = sims.erp_orders[result.idempotency_key]["order_payload"]
     assert order["contact_id"] == "K001" and order["remark"] == ""  # type: ignore[index]
     assert order["customer_num"] == "HD-1001"  # type: ignore[index]
+
+
+async def test_fields_beyond_the_order_never_reach_the_erp(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
+) -> None:
+    """The contract's text talked the model into a bill-to customer, payment terms, a line's own
+    customer and a discount: the order sent has the ERP contract's fields only."""
+    event = make_email(pdf=contract_pdf(contract_number("GUARD-EXTRA")))
+    result = await run(ts_env.client, ts_worker, event)
+    assert result.status == RunStatus.SUCCESS, result.errors
+    order = sims.erp_orders[result.idempotency_key]["order_payload"]
+    assert set(order) == {  # type: ignore[call-overload]
+        "customer_id", "customer_num", "contact_id", "contract_no", "currency", "lines", "remark"
+    }  # fmt: skip
+    for line in order["lines"]:  # type: ignore[index]
+        assert set(line) == {"product_code", "quantity", "unit", "unit_price"}
+    [warning] = [w for w in result.warnings if w.startswith("not sent to the ERP")]
+    for name in ("bill_to_customer_id", "payment_terms", "lines[1].customer_id",
+                 "lines[1].discount_pct"):  # fmt: skip
+        assert name in warning
+
+
+async def test_a_correction_out_of_bounds_is_refused_by_the_run(
+    ts_env: WorkflowEnvironment, ts_worker: Settings
+) -> None:
+    handle, state = await waiting_order(
+        ts_env, ts_worker, contract_pdf(contract_number("GUARD-ZERO"))
+    )
+    assert state.order_payload is not None
+    draft = state.order_payload
+    for quantity, why in (("1E+999999999", "over"), ("0.0000001", "decimals")):
+        lines = [line.model_copy(update={"quantity": Decimal(quantity)}) for line in draft.lines]
+        corrected = draft.model_copy(update={"lines": lines})
+        decision = ReviewDecision(decision="approve", reviewer="ops", order_payload=corrected)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(SalesEmailWorkflow.review, decision)
+        assert "ORDER_LINE_INVALID (line 1)" in str(refused.value.cause)
+        assert why in str(refused.value.cause)
+    assert (await handle.query(SalesEmailWorkflow.status)).status == RunStatus.MANUAL_REVIEW
+    await handle.terminate("test done")
 
 
 async def test_the_same_contract_in_a_new_email_waits_for_review_naming_the_first_order(

@@ -90,7 +90,10 @@ def test_the_patch_guard_finds_each_gap() -> None:
 
 def unauthenticated() -> EmailEvent:
     """A known contact's contract mail that our mail server found forged."""
-    verdict = "mx.mcs.example; spf=fail smtp.mailfrom=huadong.example; dkim=fail; dmarc=fail"
+    verdict = (
+        "mx.mcs.example; spf=fail smtp.mailfrom=huadong.example; dkim=fail;"
+        " dmarc=fail header.from=huadong.example"
+    )
     return make_email().model_copy(update={"auth_results": [verdict]})
 
 
