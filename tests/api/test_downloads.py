@@ -3,6 +3,8 @@ cap, and errors that do not echo the remote answer. Traffic goes to loopback onl
 link-local addresses are checked with a stub resolver, never connected to."""
 
 import asyncio
+import gzip
+import ipaddress
 from collections.abc import AsyncIterator
 
 import pytest
@@ -82,6 +84,12 @@ async def origin() -> AsyncIterator[str]:
     async def big() -> Response:
         return Response(b"%PDF" + b"0" * 200_000, media_type="application/pdf")
 
+    @app.get("/bomb.pdf")
+    async def bomb() -> Response:  # 100 MiB of zeros, gzipped twice: a few hundred bytes
+        packed = gzip.compress(gzip.compress(b"\0" * (100 * 1024 * 1024)))
+        return Response(packed, media_type="application/pdf",
+                        headers={"Content-Encoding": "gzip, gzip"})  # fmt: skip
+
     @app.get("/slow.pdf")
     async def slow() -> Response:
         await asyncio.sleep(2)
@@ -110,3 +118,43 @@ async def test_fetching_on_loopback_in_dev(origin: str, monkeypatch: pytest.Monk
     https = origin.replace("http://", "https://")
     with pytest.raises(Problem, match="private, loopback or link-local"):
         await downloads.download(f"{https}/ok.pdf", "ok", production)  # refused, not connected
+
+
+def sample(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """An address inside `net` (not its first, where it has more than one)."""
+    return str(net[1] if net.num_addresses > 1 else net[0])
+
+
+@pytest.mark.parametrize("address", [sample(n) for n in downloads.REFUSED] + [
+    "64:ff9b::a9fe:a9fe", "2002:7f00:1::", "::127.0.0.1", "fec0::1", "::ffff:169.254.169.254",
+])  # fmt: skip
+async def test_every_refused_range_is_refused(address: str) -> None:
+    assert not downloads.allowed_address(address, dev=False)
+    with pytest.raises(Problem, match="private, loopback or link-local"):
+        await downloads.check_url("https://files.example/a.pdf", "a", PRODUCTION,
+                                  resolving_to(address))  # fmt: skip
+
+
+def test_public_addresses_pass() -> None:
+    for address in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "1.1.1.1"):
+        assert downloads.allowed_address(address, dev=False), address
+
+
+async def test_a_compressed_answer_is_refused_before_it_is_inflated(origin: str) -> None:
+    with pytest.raises(Problem, match="compressed"):
+        await downloads.download(f"{origin}/bomb.pdf", "bomb", DEV)
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(origin: str) -> None:
+    """`files.example` resolves (here) to the loopback file server once, when it is checked; the
+    download connects there, by that address, never asking DNS again (a rebinding answer)."""
+    port = origin.rsplit(":", 1)[1]
+    settings = DEV.model_copy(update={"attachment_url_hosts": ["files.example"]})
+    asked: list[str] = []
+
+    async def once(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"] if len(asked) == 1 else ["169.254.169.254"]
+
+    data = await downloads.download(f"http://files.example:{port}/ok.pdf", "ok", settings, once)
+    assert data.startswith(b"%PDF") and asked == ["files.example"]
