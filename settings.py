@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     database_url: str = ""
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    # a Temporal reachable over TLS: the CA of its certificate (PEM; else the system's), a client
+    # certificate and key for mTLS, an API key (Temporal Cloud; TLS is then on)
+    temporal_tls: bool = False
+    temporal_tls_ca: str = ""
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_api_key: str = Field(default="", repr=False)
     task_queue: str = "sales-email"
     workflow_sandbox: bool = False
 
@@ -153,7 +160,10 @@ class Settings(BaseSettings):
         """Every secret of these settings, masked wherever a log line would show it."""
         mailboxes = [s for m in self.mailboxes for s in (m.password, m.oauth2_token)]
         remote = (self.dify_contract_app_key, self.dify_order_app_key, self.erp_api_key)
-        named = (self.file_url_secret, self.payload_key, self.smtp_password, *remote)
+        named = (
+            self.file_url_secret, self.payload_key, self.smtp_password, self.temporal_api_key,
+            *remote,
+        )  # fmt: skip
         return tuple(s for s in (*(k.key for k in self.keys), *named, *mailboxes) if s)
 
     @property

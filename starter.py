@@ -201,6 +201,12 @@ def refuse_unsafe(settings: Settings) -> None:
         raise CliError(
             "refusing to start in production (MCS_ENV=production): " + "; ".join(problems)
         )
+    from temporal_client import tls_config
+
+    try:
+        tls_config(settings)
+    except (OSError, ValueError) as error:
+        raise CliError(f"cannot connect to Temporal over TLS: {error}") from error
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> None:
@@ -237,7 +243,7 @@ def doctor(settings: Settings, args: argparse.Namespace) -> None:
     async def probe() -> Readiness:
         try:
             client = await asyncio.wait_for(connect(settings), PROBE_SECONDS)
-        except (OSError, RuntimeError, TimeoutError):
+        except (OSError, RuntimeError, TimeoutError, ValueError):
             client = None
         engine = make_engine(settings.db_url)
         try:

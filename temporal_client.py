@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import (
@@ -24,7 +25,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from models import run_contract as contract
 from models.codec import data_converter
@@ -45,14 +46,29 @@ REFUSED_FOR_GOOD = {
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY);
-    `runtime`: the SDK runtime (a worker's exports the SDK's own metrics)."""
+    """A Temporal client with the pydantic data converter (encrypted with MCS_PAYLOAD_KEY), over
+    TLS or mTLS and with an API key as the settings say; `runtime`: the SDK runtime (a worker's
+    exports the SDK's own metrics)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.payload_key),
         runtime=runtime,
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key or None,
     )
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS to Temporal: on when asked for, or implied by a CA, a client certificate or an API
+    key; the files are read here (a missing one is a clear error, not a handshake failure)."""
+    files = (settings.temporal_tls_ca, settings.temporal_tls_cert, settings.temporal_tls_key)
+    if not (settings.temporal_tls or settings.temporal_api_key or any(files)):
+        return False
+    if bool(settings.temporal_tls_cert) != bool(settings.temporal_tls_key):
+        raise ValueError("MCS_TEMPORAL_TLS_CERT and MCS_TEMPORAL_TLS_KEY go together (mTLS)")
+    ca, cert, key = (Path(f).read_bytes() if f else None for f in files)
+    return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key)
 
 
 def metrics_runtime(host: str, port: int) -> Runtime:

@@ -49,7 +49,8 @@ def test_the_kubernetes_manifests_match_their_schemas() -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     for kind in ("deployment/mcs-api", "deployment/mcs-worker", "job/mcs-db-upgrade",
                  "horizontalpodautoscaler/mcs-worker", "poddisruptionbudget/mcs-worker",
-                 "service/mcs-api", "configmap/mcs", "secret/mcs"):  # fmt: skip
+                 "service/mcs-api", "configmap/mcs", "secret/mcs",
+                 "networkpolicy/temporal-frontend-from-mcs-only"):  # fmt: skip
         assert f"passed for resource {kind}" in checked.stdout + checked.stderr, kind
 
 

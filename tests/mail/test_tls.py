@@ -1,18 +1,11 @@
 """IMAP and SMTP over TLS verify the server: against Dovecot and aiosmtpd with certificates of a
 CA made here, the right CA connects; an unknown CA or a wrong host name is refused, clearly."""
 
-import datetime
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from mail.imap import open_mailbox
 from mail.send import Mailer
@@ -22,90 +15,14 @@ from sandbox.dovecot import Imap, dovecot_server
 from sandbox.smtp import SinkHandler
 from settings import MailboxConfig, Settings
 from tests.helpers import free_port, installed
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: Path  # the CA that signed the server's certificate
-    stranger: Path  # another CA, which signed nothing here
-    cert: Path  # the server's certificate, for the name `localhost`
-    key: Path
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _certificate(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-def _ca(root: Path, name: str) -> tuple[Path, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        _certificate(name, key, name, key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )  # fmt: skip
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    path = root / f"{name}.pem"
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path, key
+from tests.pki import Pki, make_pki
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     root = tmp_path_factory.mktemp("pki")
     root.chmod(0o755)  # dovecot reads the certificate after dropping privileges
-    ca, ca_key = _ca(root, "mcs-test-ca")
-    stranger, _ = _ca(root, "stranger-ca")
-    key = ec.generate_private_key(ec.SECP256R1())
-    ca_certificate = x509.load_pem_x509_certificate(ca.read_bytes())
-    certificate = (
-        _certificate("localhost", key, "mcs-test-ca", ca_key)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_certificate.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert, key_file = root / "server.pem", root / "server.key"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return Pki(ca=ca, stranger=stranger, cert=cert, key=key_file)
+    return make_pki(root)
 
 
 @pytest.fixture(scope="module")
