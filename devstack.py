@@ -358,6 +358,11 @@ def process_stack(
         "MCS_API_PORT": str(ports["api"]),
         "MCS_ENV": "production",
         "MCS_TRUSTED_AUTHSERV_IDS": "mx.mcs.example",
+        "MCS_SMTP_TLS": "off",  # the SMTP sink on loopback offers no STARTTLS
+        # the simulators and MCS share keys of their own (production refuses the dev ones)
+        "MCS_DIFY_CONTRACT_APP_KEY": f"app-contract-{secrets.token_hex(8)}",
+        "MCS_DIFY_ORDER_APP_KEY": f"app-order-{secrets.token_hex(8)}",
+        "MCS_ERP_API_KEY": f"erp-{secrets.token_hex(8)}",
         "MCS_API_KEYS": f"ops:{api_key}:admin",
         "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
         "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",

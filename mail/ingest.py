@@ -8,7 +8,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from mail.mime import UnreadableMessage, parse_message
+from mail.budget import parse_within_budget
+from mail.mime import UnreadableMessage
 from models.email import EmailEvent, normalise_message_id, workflow_id_for
 from models.ingest import IngestedMessage, IngestStatus, MailboxState, StartRefused
 from models.masterdata import utcnow
@@ -69,7 +70,7 @@ class Ingester:
         """Store, record and start one message: "started", "duplicates" or "rejected"."""
         mailbox, folder, _validity, uid = position
         try:
-            parsed = parse_message(raw)
+            parsed = parse_within_budget(raw)
         except Exception as error:  # hostile or broken MIME: this message, never the mailbox
             self.reject_position(position, len(raw), f"unreadable: {_reason(error)}")
             return "rejected"

@@ -114,10 +114,11 @@ class Mailer:
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=tls_context(settings.ca_file))
                     smtp.ehlo()
-                elif settings.smtp_user:
+                elif settings.smtp_user or settings.production:
+                    what = "the password is" if settings.smtp_user else "review links are"
                     raise TlsRefused(
-                        f"SMTP {host}:{port} offers no STARTTLS: the password is not sent in "
-                        "the clear (MCS_SMTP_TLS=tls for a TLS port)"
+                        f"SMTP {host}:{port} offers no STARTTLS: {what} not sent in the clear"
+                        " (MCS_SMTP_TLS=tls for a TLS port; MCS_SMTP_TLS=off to send in clear)"
                     )
             except BaseException:
                 smtp.close()

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     DIFY_ORDER_PAYLOAD_BLOCKED = "DIFY_ORDER_PAYLOAD_BLOCKED"
     ERP_CREATE_FAILED = "ERP_CREATE_FAILED"
     UNSUPPORTED_ATTACHMENT = "UNSUPPORTED_ATTACHMENT"
+    PARSE_TIMEOUT = "PARSE_TIMEOUT"  # a mail the parser could not read within its budget
 
 
 class RunError(BaseModel):

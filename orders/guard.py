@@ -27,6 +27,8 @@ def number_problem(name: str, value: Decimal, most: Decimal, zero: bool) -> str:
     zero unless `zero`), at most `most`, at most six decimals."""
     if not value.is_finite():
         return f"{name} {value} is not a number"
+    if value < 0 and zero:
+        return f"{name} {value} is negative"
     if value < 0 or (value == 0 and not zero):
         return f"{name} {value} is not positive"
     if value > most:

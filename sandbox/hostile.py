@@ -51,6 +51,18 @@ def many_parts(parts: int = 5000) -> bytes:
     )
 
 
+def slow_parameters(parts: int = 100) -> bytes:
+    """Parts whose Content-Type carries 30 KB of parameters each: every field is within its
+    limit, but the parser's cost grows faster than a field's length (0.15 s of CPU a part)."""
+    params = b"; ".join(b"p%d=%s" % (i, b"x" * 20) for i in range(1200))
+    files = [
+        (attachment(b"a%d.pdf" % i, b"application/pdf; " + params), b"JVBER") for i in range(parts)
+    ]
+    return message(
+        [CONTRACT_SUBJECT, b"Message-ID: <slow@x>", *mixed(b"s")], multipart(b"s", files)
+    )
+
+
 def corpus() -> dict[str, bytes]:
     """Name -> raw message."""
     return {**malformed(), **oversized()}
@@ -124,4 +136,7 @@ def oversized() -> dict[str, bytes]:
             b"x",
         ),  # fmt: skip
         "overlong-message-id": message([b"Message-ID: <" + b"m" * 1200 + b"@x>", PLAIN], b"x"),
+        "overlong-header-field": message(
+            [b"Message-ID: <field@x>", b"X-Padding: " + b"p" * (40 * 1024), PLAIN], b"x"
+        ),
     }

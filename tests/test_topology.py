@@ -56,6 +56,7 @@ def production_env(
         **os.environ, **aws,
         "MCS_ENV": "production",
         "MCS_TRUSTED_AUTHSERV_IDS": "mx.mcs.example",
+        "MCS_SMTP_TLS": "off",  # the SMTP sink on loopback offers no STARTTLS
         "MCS_API_KEYS": f"ops:{KEY}:admin",
         "MCS_FILE_URL_SECRET": secrets.token_urlsafe(32),
         "MCS_PAYLOAD_KEY": f"k1:{base64.b64encode(os.urandom(32)).decode()}",

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from api.attachments import by_size, store_attachment, vetted
 from api.deps import BlobsDep, OutboxDep, SettingsDep, allow
-from mail.mime import UnreadableMessage, parse_message
+from mail.budget import parse_within_budget
+from mail.mime import UnreadableMessage
 from models.runs import SubmitAnswer
 from settings import ApiKey
 
@@ -27,7 +28,7 @@ async def submit_raw_email(
     if not raw.strip():
         raise HTTPException(422, "the message is empty")
     try:
-        parsed = await by_size(len(raw), parse_message, raw)
+        parsed = await by_size(len(raw), parse_within_budget, raw)
     except UnreadableMessage as error:
         raise HTTPException(422, f"the message is not taken: {error}") from error
     except Exception as error:  # the email package's many errors on hostile input

@@ -1,10 +1,12 @@
 """Mailbox intake against a real Dovecot: schedule, actions, dedupe, rotation, crashes, limits."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from imap_tools import AND, BaseMailBox, MailBoxUnencrypted
 from temporalio.client import Client
@@ -238,6 +240,31 @@ async def test_hostile_messages_are_quarantined_and_the_mail_after_them_is_taken
     with imap_box(configured) as box:
         box.folder.set("Quarantine")
         assert len(list(box.fetch(AND(all=True), mark_seen=False, headers_only=True))) == 2
+
+
+async def test_a_mail_slow_to_parse_is_cut_off_quarantined_and_the_poll_goes_on(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 parts of 30 KB Content-Type parameters: some 15 s of parsing. Parsed within a budget
+    of 1 s here, it is REJECTED (PARSE_TIMEOUT) and quarantined, and the next mail is taken."""
+    from mail import budget
+    from sandbox.hostile import slow_parameters
+
+    monkeypatch.setattr(budget, "PARSE_SECONDS", 1.0)
+    configured = configure(settings, imap).model_copy(update={"mailbox_quarantine": "Quarantine"})
+    with imap_box(configured) as box:
+        box.append(slow_parameters(), "INBOX")
+        box.append(contract_message(f"<{uuid.uuid4()}@x.example>"), "INBOX")
+    started = time.monotonic()
+    first = await poll(configured, dev_env.client)
+    assert (first.seen, first.rejected, first.started) == (2, 1, 1)
+    assert time.monotonic() - started < 10
+    rows = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
+    [slow] = [r for r in rows if r.status == IngestStatus.REJECTED]
+    assert "PARSE_TIMEOUT" in slow.reason
+    with imap_box(configured) as box:
+        box.folder.set("Quarantine")
+        assert len(list(box.fetch(AND(all=True), mark_seen=False, headers_only=True))) == 1
 
 
 async def test_a_start_refused_for_good_rejects_the_message_and_the_poll_goes_on(

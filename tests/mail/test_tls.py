@@ -99,8 +99,13 @@ def test_smtp_never_sends_a_password_to_a_server_without_starttls() -> None:
     controller.start()
     try:
         login = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_user="u", smtp_password="p")
-        with pytest.raises(TlsRefused, match="offers no STARTTLS"):
+        with pytest.raises(TlsRefused, match="offers no STARTTLS: the password"):
             Mailer(login).send(notice())
+        production = Settings(smtp_host="127.0.0.1", smtp_port=port, env="production")
+        with pytest.raises(TlsRefused, match="offers no STARTTLS: review links"):
+            Mailer(production).send(notice())  # review links would travel in clear
+        explicit = production.model_copy(update={"smtp_tls": "off"})
+        Mailer(explicit).send(notice())  # said so: sent
     finally:
         controller.stop()
-    assert handler.messages == []
+    assert len(handler.messages) == 1
