@@ -32,12 +32,16 @@ class OrderActivities:
             tolerance=settings.order_total_tolerance,
             currencies=settings.order_currencies,
         )
-        findings = guard.check(input.draft, context, self._cache.get(input.version).products)
+        snapshot = self._cache.get(input.version)
+        own = snapshot.refs.get(context.customer_id, {})  # never another customer's references
+        refs = {key: (ref.product_code, ref.unit_factor) for key, ref in own.items()}
+        draft = guard.resolve(input.draft, refs, snapshot.products)
+        findings = guard.check(draft, context, snapshot.products)
         if input.duplicates and (taken := self._claim(input)) is not None:
             findings.append(taken)
         return OrderCheckResult(
             findings=findings,
-            payload=guard.to_send(input.draft, context),
+            payload=guard.to_send(draft, context),
             dropped=guard.dropped(input.draft),
             context=context,
             review_timeout_seconds=settings.review_timeout.total_seconds(),

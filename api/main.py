@@ -29,6 +29,7 @@ from api.routes import (
     health,
     masterdata,
     orchestrations,
+    product_refs,
     products,
     webhooks,
 )
@@ -89,6 +90,7 @@ ROUTERS = [
     m.router
     for m in (
         orchestrations, emails, webhooks, masterdata, customers, contacts, companies, products,
+        product_refs,
         audit, files, codec, health, review_pages,
     )
 ]  # fmt: skip

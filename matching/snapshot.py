@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from matching.index import CustomerIndex
 from models import masterdata_store as store
-from models.masterdata import Contact, Customer
+from models.masterdata import Contact, Customer, ProductRef
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Snapshot:
     contacts_by_email: dict[str, Contact]
     index: CustomerIndex
     products: set[str]  # product codes as the order guard compares them
+    refs: dict[str, dict[str, ProductRef]]  # customer -> a customer's own code -> our product
 
 
 class MasterdataCache:
@@ -57,4 +58,5 @@ class MasterdataCache:
             contacts_by_email={c.email.strip().lower(): c for c in contacts},
             index=CustomerIndex(customers),
             products=store.product_keys(session),
+            refs=store.product_refs(session),
         )

@@ -2,9 +2,11 @@
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, field_validator
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Numeric, String
 from sqlmodel import Field, SQLModel
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -101,6 +103,37 @@ class Product(ProductBase, table=True):
     __tablename__ = "products"
 
 
+class ProductRefBase(SQLModel):
+    """A customer's own code or description (`ref`) for one of our products; `unit_factor` turns
+    the customer's quantity into ours (the price is divided by it). `source`: written by a person
+    (`manual`) or learned from a review (`learned`, with the run and the reviewer); an inactive
+    reference is a proposal waiting for approval."""
+
+    ref_id: str = Field(primary_key=True, min_length=1)
+    customer_id: str = Field(index=True)
+    ref: str = Field(min_length=1)
+    product_code: str = Field(min_length=1)
+    unit_factor: Decimal = Field(default=Decimal(1), sa_type=Numeric(18, 6))
+    source: Literal["manual", "learned"] = Field(default="manual", sa_type=String)
+    active: bool = True
+    learned_from: str = ""
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+    _ids = field_validator("ref_id", "customer_id", "ref", "product_code")(_required)
+
+    @field_validator("unit_factor")
+    @classmethod
+    def _factor(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0 or value > 10**6:
+            raise ValueError("must be a positive number of at most 1000000")
+        return value
+
+
+class ProductRef(ProductRefBase, table=True):
+    __tablename__ = "product_refs"
+
+
 class MasterdataVersion(SQLModel, table=True):
     """One row: a counter that every masterdata write increases."""
 
@@ -119,3 +152,4 @@ class MasterdataSet(BaseModel):
     contacts: list[ContactBase] = []
     companies: list[CompanyBase] = []
     products: list[ProductBase] = []
+    product_refs: list[ProductRefBase] = []

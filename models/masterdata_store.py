@@ -22,6 +22,8 @@ from models.masterdata import (
     MasterdataVersion,
     Product,
     ProductBase,
+    ProductRef,
+    ProductRefBase,
     utcnow,
 )
 from models.orders import OrderPayload, product_key
@@ -42,6 +44,9 @@ KINDS = {
     "contacts": Kind(Contact, ContactBase, "contact_id", ("contact_id", "email", "name")),
     "companies": Kind(Company, CompanyBase, "company_id", ("company_id", "name")),
     "products": Kind(Product, ProductBase, "product_id", ("product_id", "product_code", "name")),
+    "product_refs": Kind(
+        ProductRef, ProductRefBase, "ref_id", ("ref_id", "ref", "product_code", "customer_id")
+    ),
 }
 
 
@@ -95,8 +100,25 @@ def validate(state: dict[str, dict[str, dict[str, Any]]]) -> None:
         if email in emails:
             problems.append(f"email {email!r} is used by contacts {emails[email]} and {contact_id}")
         emails.setdefault(email, contact_id)
+    problems += _ref_problems(state)
     if problems:
         raise MasterdataError(problems)
+
+
+def _ref_problems(state: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """References name known customers and products, one reference per customer and code."""
+    problems, seen = [], dict[tuple[str, str], str]()
+    codes = {product_key(row["product_code"]) for row in state["products"].values()}
+    for ref_id, row in sorted(state["product_refs"].items()):
+        if row["customer_id"] not in state["customers"]:
+            problems.append(f"product_ref {ref_id} names unknown customer {row['customer_id']!r}")
+        if product_key(row["product_code"]) not in codes:
+            problems.append(f"product_ref {ref_id} names unknown product {row['product_code']!r}")
+        key = (row["customer_id"], product_key(row["ref"]))
+        if key in seen:
+            problems.append(f"product_refs {seen[key]} and {ref_id} are the same reference")
+        seen.setdefault(key, ref_id)
+    return problems
 
 
 def bump_version(session: Session) -> int:
@@ -178,13 +200,14 @@ def remove(session: Session, name: str, key: str) -> bool:
     if row is None:
         return False
     if name == "customers":
-        contacts = Contact.__table__.c  # type: ignore[attr-defined]
-        query = select(contacts.contact_id).where(contacts.customer_id == key)
-        used = session.connection().execute(query).scalars().all()
-        if used:
-            raise MasterdataError(
-                [f"customer {key} still has contacts: {', '.join(map(str, used))}"]
-            )
+        tables: tuple[tuple[Any, str], ...] = ((Contact, "contacts"), (ProductRef, "references"))
+        for table, what in tables:
+            columns = table.__table__.c
+            query = select(list(columns)[0]).where(columns.customer_id == key)
+            used = session.connection().execute(query).scalars().all()
+            if used:
+                listed = ", ".join(map(str, used))
+                raise MasterdataError([f"customer {key} still has {what}: {listed}"])
     session.delete(row)
     bump_version(session)
     session.commit()
@@ -205,6 +228,8 @@ def listing(
         query = query.where(table.c.customer_id == customer_id)
     if (email := filters.get("email")) and "email" in table.c:
         query = query.where(table.c.email == email.strip().lower())
+    if (source := filters.get("source")) and "source" in table.c:
+        query = query.where(table.c.source == source)
     connection = session.connection()
     total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     page = query.order_by(table.c[kind.key]).offset(offset).limit(limit)
@@ -262,3 +287,11 @@ def unknown_products(session: Session, payload: OrderPayload) -> list[str]:
     return [
         line.product_code for line in payload.lines if product_key(line.product_code) not in known
     ]
+
+
+def product_refs(session: Session) -> dict[str, dict[str, ProductRef]]:
+    """The active references by customer, each by its `ref` as product codes are compared."""
+    found: dict[str, dict[str, ProductRef]] = {}
+    for ref in session.scalars(select(ProductRef).where(col(ProductRef.active))):
+        found.setdefault(ref.customer_id, {})[product_key(ref.ref)] = ref
+    return found

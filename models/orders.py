@@ -29,6 +29,7 @@ class OrderLine(Lenient):
     quantity: Decimal = Decimal(0)
     unit: str = ""
     unit_price: Decimal | None = None
+    customer_ref: str = ""  # what the contract said, when a customer's reference resolved it
 
 
 class OrderPayload(Lenient):

@@ -58,6 +58,37 @@ def line_problems(line: OrderLine) -> list[str]:
     return [p for p in problems if p]
 
 
+Refs = dict[str, tuple[str, Decimal]]  # a customer's code, compared as ours -> ours, unit factor
+SIX_PLACES = Decimal("0.000001")
+
+
+def resolve(draft: OrderPayload, refs: Refs, products: set[str]) -> OrderPayload:
+    """The draft with each line whose code is not ours looked up among the run's customer's
+    references, by its code, then its product name: a hit takes our code, the quantity times
+    the unit factor and the price divided by it, and keeps what the contract said."""
+    lines = [_resolved(line, refs, products) for line in draft.lines]
+    return draft.model_copy(update={"lines": lines})
+
+
+def _resolved(line: OrderLine, refs: Refs, products: set[str]) -> OrderLine:
+    if product_key(line.product_code) in products or not countable(line):
+        return line
+    name = str((line.model_extra or {}).get("product_name") or "")
+    for said in (line.product_code, name):
+        if said.strip() and (hit := refs.get(product_key(said))) is not None:
+            code, factor = hit
+            price = line.unit_price
+            return line.model_copy(
+                update={
+                    "product_code": code,
+                    "quantity": line.quantity * factor,
+                    "unit_price": None if price is None else (price / factor).quantize(SIX_PLACES),
+                    "customer_ref": said.strip(),
+                }
+            )
+    return line
+
+
 def countable(line: OrderLine) -> bool:
     """The line's numbers can be multiplied and added (finite, within bounds)."""
     price = line.unit_price if line.unit_price is not None else Decimal(0)

@@ -154,3 +154,44 @@ async def test_version_and_checksum_follow_every_write(md: httpx.AsyncClient) ->
     assert after["version"] == before["version"] + 1
     assert after["checksum"] != before["checksum"] and len(after["checksum"]) == 64
     assert (await md.get(f"{MD}/version")).json() == after
+
+
+def ref(key: str, customer_id: str, said: str, code: str, **changes: Any) -> dict[str, Any]:
+    return {"ref_id": key, "customer_id": customer_id, "ref": said, "product_code": code} | changes
+
+
+async def test_product_references(md: httpx.AsyncClient) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    c1, c2, code = f"R1{tag}", f"R2{tag}", f"P-{tag}"
+    for row in (customer(c1), customer(c2)):
+        assert (await md.post(f"{MD}/customers", json=row)).status_code == 201
+    product = {"product_id": f"PR{tag}", "product_code": code, "name": "pump", "unit": "pcs"}
+    assert (await md.post(f"{MD}/products", json=product)).status_code == 201
+    made = await md.post(f"{MD}/product_refs", json=ref(f"X{tag}", c1, "HD-BRG-6204", code,
+                                                        unit_factor="2"))  # fmt: skip
+    assert made.status_code == 201 and made.json()["source"] == "manual", made.text
+    assert made.json()["active"] is True and made.json()["unit_factor"] == "2.000000"
+    refused = {
+        "unknown product": ref(f"Y{tag}", c1, "A", "NOPE"),
+        "unknown customer": ref(f"Y{tag}", "NOBODY", "A", code),
+        "the same reference": ref(f"Y{tag}", c1, " hd-brg-6204 ", code),  # compared as codes are
+        "positive": ref(f"Y{tag}", c1, "B", code, unit_factor="0"),
+    }
+    for why, row in refused.items():
+        answer = await md.post(f"{MD}/product_refs", json=row)
+        assert answer.status_code == 422 and why in answer.text, (why, answer.text)
+    # the same code of another customer is another reference; a learned one is a proposal
+    proposal = ref(f"Z{tag}", c2, "HD-BRG-6204", code, source="learned", active=False,
+                   learned_from="sales-email-x", created_by="anna")  # fmt: skip
+    assert (await md.post(f"{MD}/product_refs", json=proposal)).status_code == 201
+    learned = (await md.get(f"{MD}/product_refs", params={"source": "learned"})).json()
+    assert [r["ref_id"] for r in learned["items"]] == [f"Z{tag}"]
+    own = (await md.get(f"{MD}/product_refs", params={"customer_id": c1})).json()
+    assert [r["ref_id"] for r in own["items"]] == [f"X{tag}"]
+    approved = await md.post(f"{MD}/product_refs/Z{tag}/approve")
+    assert approved.status_code == 200 and approved.json()["active"] is True
+    assert f"Z{tag}" in {r["ref_id"] for r in (await md.get(f"{MD}/all")).json()["product_refs"]}
+    held = await md.delete(f"{MD}/customers/{c1}")
+    assert held.status_code == 409 and "references" in held.text
+    assert (await md.delete(f"{MD}/product_refs/X{tag}")).status_code == 204
+    assert (await md.get(f"{MD}/product_refs/X{tag}")).status_code == 404

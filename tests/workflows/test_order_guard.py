@@ -127,7 +127,7 @@ async def test_fields_beyond_the_order_never_reach_the_erp(
         "customer_id", "customer_num", "contact_id", "contract_no", "currency", "lines", "remark"
     }  # fmt: skip
     for line in order["lines"]:  # type: ignore[index]
-        assert set(line) == {"product_code", "quantity", "unit", "unit_price"}
+        assert set(line) == {"product_code", "quantity", "unit", "unit_price", "customer_ref"}
     [warning] = [w for w in result.warnings if w.startswith("not sent to the ERP")]
     for name in ("bill_to_customer_id", "payment_terms", "lines[1].customer_id",
                  "lines[1].discount_pct"):  # fmt: skip
