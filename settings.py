@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     blob_retention: timedelta = timedelta(days=90)  # files of finished runs; 0: kept for ever
     reviewer_email: str = "sales-ops@localhost"
     unknown_sender_mail_every: timedelta = timedelta(hours=1)  # per sender address
+    # what an approved correction teaches: recorded as active (auto) or proposed product
+    # references, or not at all (off)
+    learn_from_reviews: Literal["auto", "propose", "off"] = "auto"
 
     customer_match_threshold: float = 85.0
     contract_keywords: Annotated[list[str], NoDecode] = ["采购合同"]

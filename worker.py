@@ -76,6 +76,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         notify = NotifyActivities(settings, engine)
         activities: list[Callable[..., Any]] = [
             runs.check_idempotency, masterdata.load_masterdata, masterdata.match_contact,
+            masterdata.learn_from_review,
             matching.detect_contract_signal, matching.match_customer, files.upload_pdf,
             dify.call_dify_contract, dify.call_dify_order_payload, orders.review_order,
             erp.call_erp_gateway, notify.notify_sales, runs.finalize,

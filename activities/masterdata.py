@@ -1,13 +1,30 @@
-"""Masterdata for the workflow: the snapshot's version, and the sender among the contacts."""
+"""Masterdata for the workflow: the snapshot's version, the sender among the contacts, and what
+a review taught (product references, as MCS_LEARN_FROM_REVIEWS says)."""
 
+import hashlib
+
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from mail.sender_auth import authenticated, verdict
 from matching.snapshot import MasterdataCache
+from models import masterdata_store as store
 from models.errors import ErrorType
-from models.results import ContactMatch, MasterdataInfo, MasterdataRequest, MatchContactInput
+from models.masterdata import ProductRef, ProductRefBase
+from models.orders import product_key
+from models.results import (
+    ContactMatch,
+    LearnInput,
+    LearnResult,
+    MasterdataInfo,
+    MasterdataRequest,
+    MatchContactInput,
+)
+from models.runs import Learned
 from settings import Settings
+from telemetry.actions import record
+from telemetry.metrics import LEARNED_REFS
 
 
 class MasterdataActivities:
@@ -16,6 +33,42 @@ class MasterdataActivities:
     def __init__(self, cache: MasterdataCache, settings: Settings | None = None) -> None:
         self._cache = cache
         self._settings = settings or Settings()
+
+    @activity.defn
+    def learn_from_review(self, input: LearnInput) -> LearnResult:
+        """Record what a reviewer's correction taught as the customer's product references:
+        active (`auto`), proposed (`propose`) or not at all (`off`); each is an audit row, and a
+        reference the customer has already is left as it is (retries add nothing)."""
+        mode = self._settings.learn_from_reviews
+        if mode == "off":
+            return LearnResult()
+        learned = []
+        with Session(self._cache.engine) as session:
+            for lesson in input.taught:
+                key = f"{input.customer_id}|{product_key(lesson.said)}"
+                ref_id = f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+                if session.get(ProductRef, ref_id) is None:
+                    row = ProductRefBase(
+                        ref_id=ref_id, customer_id=input.customer_id, ref=lesson.said,
+                        product_code=lesson.product_code, source="learned",
+                        active=mode == "auto", learned_from=input.workflow_id,
+                        created_by=input.reviewer,
+                    )  # fmt: skip
+                    try:
+                        store.upsert(session, "product_refs", row)
+                    except store.MasterdataError:  # not a product, or the same ref already
+                        session.rollback()
+                        continue
+                    summary = f"{lesson.said} = {lesson.product_code} for {input.customer_id}"
+                    record(session, input.reviewer, "masterdata.learned", f"product_refs/{ref_id}",
+                           f"{summary} ({'active' if mode == 'auto' else 'proposed'})")  # fmt: skip
+                    LEARNED_REFS.labels("product_ref").inc()
+                found = session.get(ProductRef, ref_id)
+                if found is not None and found.learned_from == input.workflow_id:
+                    learned.append(Learned(ref_id=ref_id, customer_id=input.customer_id,
+                                           ref=found.ref, product_code=found.product_code,
+                                           active=found.active))  # fmt: skip
+        return LearnResult(learned=learned)
 
     @activity.defn
     def load_masterdata(self, input: MasterdataRequest) -> MasterdataInfo:

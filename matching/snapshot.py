@@ -28,7 +28,7 @@ class MasterdataCache:
     """Loads a snapshot once per masterdata version; the next run after a write sees the change."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self.engine = engine  # the database the snapshot is read from
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
 
@@ -37,7 +37,7 @@ class MasterdataCache:
         cached = self._snapshot
         if version is not None and cached is not None and cached.version == version:
             return cached
-        with Session(self._engine) as session:
+        with Session(self.engine) as session:
             version = store.current(session)
             cached = self._snapshot
             if cached is not None and cached.version == version:

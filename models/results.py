@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from models.email import EmailAttachment
 from models.orders import Finding, GuardContext, Lenient, OrderPayload
-from models.runs import Candidate, ErrorCode, ReviewDecision, RunView
+from models.runs import Candidate, ErrorCode, Learned, ReviewDecision, RunView
 
 
 class ContractMeta(Lenient):
@@ -228,3 +228,24 @@ class PurgeInput:
 class PurgeResult:
     runs: int  # finished runs whose files were looked at
     blobs: int  # files removed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Taught:
+    """What a reviewer's correction taught: the customer's code for one of our products."""
+
+    said: str  # what the contract said (the customer's code)
+    product_code: str  # ours, as the reviewer chose it
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnInput:
+    customer_id: str
+    workflow_id: str
+    reviewer: str
+    taught: list[Taught]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnResult:
+    learned: list[Learned] = field(default_factory=list)

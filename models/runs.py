@@ -92,6 +92,17 @@ class ReviewDecision(BaseModel):
         return "; ".join(p for p in parts if p)
 
 
+class Learned(BaseModel):
+    """One thing a run's review taught MCS (a masterdata row a person can see and delete)."""
+
+    kind: Literal["product_ref"] = "product_ref"
+    ref_id: str
+    customer_id: str
+    ref: str  # what the contract said
+    product_code: str  # ours
+    active: bool  # false: proposed, waiting for approval
+
+
 class ContractFile(BaseModel):
     """The attachment a run reads as its contract (its bytes are in the blob store)."""
 
@@ -126,6 +137,7 @@ class RunView(BaseModel):
     sender: str = ""
     received_at: datetime | None = None
     contract_file: ContractFile | None = None
+    learned: list[Learned] = []  # what the run's reviews taught (product references)
 
 
 class OrchestratorRunResult(RunView):

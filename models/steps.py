@@ -18,6 +18,7 @@ class Step(StrEnum):
     CALL_DIFY_CONTRACT = "call_dify_contract"
     CALL_DIFY_ORDER_PAYLOAD = "call_dify_order_payload"
     REVIEW_ORDER = "review_order"
+    LEARN_FROM_REVIEW = "learn_from_review"
     CALL_ERP_GATEWAY = "call_erp_gateway"
     NOTIFY_SALES = "notify_sales"
     FINALIZE = "finalize"

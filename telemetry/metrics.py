@@ -35,3 +35,4 @@ UNKNOWN_SENDER_MAILS = Counter(
     "Mails about unknown senders: mailed, or held (one per sender per interval)",
     ["outcome"],
 )
+LEARNED_REFS = Counter("learned_refs_total", "Masterdata learned from reviews, by kind", ["kind"])

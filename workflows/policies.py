@@ -69,6 +69,7 @@ POLICIES: dict[Step, StepPolicy] = {
         timeout=DIFY_TIMEOUT, retry=DIFY_RETRY, remote=True, heartbeat=REMOTE_HEARTBEAT
     ),
     Step.REVIEW_ORDER: StepPolicy(retry=DATABASE_RETRY),
+    Step.LEARN_FROM_REVIEW: StepPolicy(retry=DATABASE_RETRY),
     Step.CALL_ERP_GATEWAY: StepPolicy(
         timeout=ERP_TIMEOUT, retry=ERP_RETRY, remote=True, heartbeat=REMOTE_HEARTBEAT
     ),

@@ -25,9 +25,11 @@ with workflow.unsafe.imports_passed_through():
         CustomerMatch,
         ErpInput,
         IdempotencyInput,
+        LearnInput,
         MasterdataRequest,
         MatchContactInput,
         MatchCustomerInput,
+        Taught,
         UploadInput,
     )
     from models.runs import ErrorCode, ReviewDecision, ReviewInfo, RunStatus, RunView
@@ -247,7 +249,23 @@ class SalesEmailWorkflow:
             decision = await self._decide(review, wait, "order_review")
             if decision.order_payload is None:
                 return result.payload
+            await self._learn(rules.taught(result.payload, review, decision), decision)
             check = rules.recheck(check, decision.order_payload)
+
+    async def _learn(self, taught: list[Taught], decision: ReviewDecision) -> None:
+        """What a correction taught (a customer's code for one of our products) becomes a
+        product reference of the run's customer, as MCS_LEARN_FROM_REVIEWS says."""
+        state = self._state
+        if not taught or not state.customer_id:
+            return
+        lesson = LearnInput(
+            customer_id=state.customer_id,
+            workflow_id=state.workflow_id,
+            reviewer=decision.reviewer,
+            taught=taught,
+        )
+        learned = await self._steps.run(MasterdataActivities.learn_from_review, lesson)
+        state.learned.extend(learned.learned)
 
     async def _create(self, event: EmailEvent, order: OrderPayload) -> None:
         """The ERP creates the order, exactly once (the idempotency key goes with it)."""

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.runs import (
         ContractFile,
         ErrorCode,
+        Learned,
         ReviewInfo,
         RunError,
         RunStatus,
@@ -61,6 +62,7 @@ class RunState:
     warnings: list[str] = field(default_factory=list)
     errors: list[RunError] = field(default_factory=list)
     review: ReviewInfo | None = None
+    learned: list[Learned] = field(default_factory=list)
     duplicate: bool = False  # this email and PDF made an order in an earlier run
     publisher: Publisher = field(default_factory=Publisher)
 
@@ -130,5 +132,5 @@ ADOPTED = (
 VIEWED = (
     "workflow_id", "run_id", "status", "step", "started_at", "finished_at", "idempotency_key",
     "customer_id", "contact_id", "file_url", "sales_order_no", "order_url", "review",
-    "contract_no", "order_payload",
+    "contract_no", "order_payload", "learned",
 )  # fmt: skip

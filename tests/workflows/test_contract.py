@@ -51,3 +51,17 @@ def test_the_refused_correction_type_is_the_rules_error() -> None:
     from workflows.sales_email_rules import DraftHasFindings
 
     assert DraftHasFindings.__name__ == contract.DRAFT_HAS_FINDINGS
+
+
+def test_the_worker_registers_every_steps_activity() -> None:
+    """A step whose activity the worker lacks fails its workflow task for ever."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).parent.parent.parent / "worker.py").read_text()
+    listed = {
+        node.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+    }
+    assert {str(step) for step in Step} <= listed

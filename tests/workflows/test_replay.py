@@ -7,6 +7,7 @@ a patch (workflows/patches.py) with histories from before and after it.
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,12 @@ BASELINE_RUNS = [
     ),
     ("sender_unauthenticated", unauthenticated(), "approve", RunStatus.SUCCESS),
     (
+        "order_learned",  # a customer's own code corrected once: learned as a reference
+        make_email(pdf=contract_pdf(contract_number(), ("P-100", f"HD-{uuid.uuid4().hex[:8]}"))),
+        "teach",
+        RunStatus.SUCCESS,
+    ),
+    (
         "contract_parse_failed",
         make_email(pdf=make_pdf(["A holiday photo, not a contract"])),
         None,
@@ -149,10 +156,12 @@ def test_the_baseline_histories_cover_every_outcome() -> None:
 async def decided(handle: WorkflowHandle[SalesEmailWorkflow, RunView], decision: str) -> None:
     """Decide the run's review as `decision` says: approve, reject, or fix (correct the order)."""
     waiting = await wait_for_review(handle)
-    if decision == "fix":  # an order review, approved with the quantity corrected
+    if decision in ("fix", "teach"):  # an order review, approved with a correction
         assert waiting.order_payload is not None
         draft = waiting.order_payload
-        lines = [line.model_copy(update={"quantity": 10}) for line in draft.lines]
+        change = {"quantity": 10} if decision == "fix" else {"product_code": "P-200"}
+        lines = [line.model_copy(update=change) if decision == "fix" or n == 1 else line
+                 for n, line in enumerate(draft.lines)]  # fmt: skip
         corrected = draft.model_copy(update={"lines": lines})
         chosen = ReviewDecision(decision="approve", reviewer="ops", order_payload=corrected)
     else:
@@ -176,7 +185,7 @@ async def test_fresh_history_replays(
     if decision == "again":  # the same email and PDF a second time: the first run's order
         await (await start(ts_env.client, ts_worker, email)).result()
     handle = await start(ts_env.client, ts_worker, email)
-    if decision in ("approve", "reject", "fix"):
+    if decision in ("approve", "reject", "fix", "teach"):
         await decided(handle, decision)
     result = await handle.result()
     assert result.status == status, result.errors
