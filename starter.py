@@ -78,6 +78,23 @@ def runs(settings: Settings, args: argparse.Namespace) -> None:
     print(f"{len(rows)} runs")
 
 
+def stats(settings: Settings, args: argparse.Namespace) -> None:
+    """The automation figure as a table: overall, and by customer or day."""
+    wanted = {"since": args.since, "until": args.until, "group_by": args.by}
+    with _api(settings) as http:
+        figures = _answer(http.get("/v1/stats", params={k: v for k, v in wanted.items() if v}))
+    columns = ("runs", "touchless", "reviewed", "corrected", "rejected", "failed")
+    print(
+        f"{'':<14}" + "".join(f"{c:>10}" for c in columns) + f"{'touchless %':>13}{'median s':>10}"
+    )
+    for label, row in [("all", figures), *((g["key"], g) for g in figures["groups"])]:
+        rate = row["touchless_rate"]
+        median = row["median_seconds_to_order"]
+        print(f"{label[:14]:<14}" + "".join(f"{row[c]:>10}" for c in columns)
+              + f"{'-' if rate is None else f'{100 * rate:.1f}':>13}"
+              + f"{'-' if median is None else f'{median:.1f}':>10}")  # fmt: skip
+
+
 def show_run(settings: Settings, workflow_id: str | None) -> None:
     if not workflow_id:
         raise CliError("mcs runs show needs a workflow id (see `mcs runs`)")
@@ -319,6 +336,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "api": (api, "run the HTTP API"),
     "submit": (submit, "submit an email (.eml or .json)"),
     "runs": (runs, "list runs"),
+    "stats": (stats, "the touchless rate: orders made without a person, and the rest"),
     "review": (review, "approve or reject a run waiting for review"),
     "masterdata": (masterdata, "import or export masterdata"),
     "schedules": (schedules, "mailbox poll schedules"),
@@ -339,6 +357,9 @@ def _parser() -> argparse.ArgumentParser:
     sub["runs"].add_argument("--status")
     sub["runs"].add_argument("--customer-id")
     sub["runs"].add_argument("--limit", type=int, default=50)
+    sub["stats"].add_argument("--since", help="ISO date or time (runs finished from then)")
+    sub["stats"].add_argument("--until", help="ISO date or time")
+    sub["stats"].add_argument("--by", choices=["customer", "day"])
     sub["review"].add_argument("workflow_id")
     sub["review"].add_argument("decision", choices=["approve", "reject"])
     sub["review"].add_argument("--customer-id")

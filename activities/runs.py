@@ -15,7 +15,7 @@ from models.runs import (
     RunView,
 )
 from telemetry.actions import action_row
-from telemetry.metrics import ERRORS, IDEMPOTENCY_HITS, RUNS
+from telemetry.metrics import ERRORS, IDEMPOTENCY_HITS, ORDERS, RUNS
 from telemetry.tracing import Tracer
 
 SIGNALLED = "by the review_decision signal (the Web UI): the name was typed, not authenticated"
@@ -50,7 +50,8 @@ class RunActivities:
             run.blobs = input.blobs or run.blobs
             session.add(run)
             is_new_order = result.status == RunStatus.SUCCESS and result.sales_order_no
-            if is_new_order and session.get(IdempotencyRecord, result.idempotency_key) is None:
+            first = is_new_order and session.get(IdempotencyRecord, result.idempotency_key) is None
+            if first:
                 session.add(
                     IdempotencyRecord(
                         key=result.idempotency_key,
@@ -66,6 +67,8 @@ class RunActivities:
                 self._audit_signal(session, result.workflow_id, decision)
             session.commit()
         RUNS.labels(result.status).inc()
+        if first:  # the order this run made (a duplicate email's run made none)
+            ORDERS.labels("touchless" if result.review is None else "reviewed").inc()
         for error in result.errors:
             ERRORS.labels(error.code).inc()
         info = activity.info()

@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     return app
 
 
-ROUTERS = [
+ROUTERS = [orchestrations.stats_router] + [
     m.router
     for m in (
         orchestrations, emails, webhooks, masterdata, customers, contacts, companies, products,

@@ -36,3 +36,6 @@ UNKNOWN_SENDER_MAILS = Counter(
     ["outcome"],
 )
 LEARNED_REFS = Counter("learned_refs_total", "Masterdata learned from reviews, by kind", ["kind"])
+ORDERS = Counter(
+    "orders_total", "ERP orders made, by path: touchless (no review) or reviewed", ["path"]
+)

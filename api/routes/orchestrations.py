@@ -1,7 +1,7 @@
 """The sales-email orchestration: submit emails, read runs, decide reviews."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
@@ -33,6 +33,7 @@ from api.runs import (
     read_run,
     visibility_query,
 )
+from api.stats import Stats, stats
 from mail.mime import MAX_ATTACHMENTS
 from models.email import EmailEvent, workflow_id_for
 from models.runs import OrchestratorRunResult, ReviewDecision, RunStatus, RunView, SubmitAnswer
@@ -40,6 +41,7 @@ from settings import ApiKey
 from telemetry.actions import record
 
 router = APIRouter(prefix="/v1/orchestrations/sales-email", tags=["sales-email"])
+stats_router = APIRouter(prefix="/v1", tags=["sales-email"])
 Reader = Depends(allow("runs:read"))
 Reviewer = Annotated[ApiKey, Depends(allow("runs:review"))]
 Submitter = Annotated[ApiKey, Depends(allow("emails:submit"))]
@@ -130,6 +132,19 @@ def _summary(run: RunView) -> RunSummary:
         started_at=run.started_at.isoformat() if run.started_at else None,
         finished_at=run.finished_at.isoformat() if run.finished_at else None,
     )
+
+
+@stats_router.get("/stats", response_model=Stats, dependencies=[Reader])
+def get_stats(
+    db: SessionDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    group_by: Literal["customer", "day"] | None = None,
+) -> Stats:
+    """The automation figure: orders made without a person (touchless), reviewed, corrected,
+    rejected, failed; the touchless rate and the median time to an order (runs finished in
+    [since, until))."""
+    return stats(db, since, until, group_by)
 
 
 @router.get("/runs/{workflow_id}", response_model=OrchestratorRunResult, dependencies=[Reader])
