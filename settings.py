@@ -1,6 +1,5 @@
 """The one settings class of MCS; every MCS_* environment variable is read here."""
 
-import base64
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -239,18 +238,16 @@ class Settings(BaseSettings):
     @field_validator("payload_key")
     @classmethod
     def _payload_key(cls, value: str) -> str:
-        """`id:base64key` entries of 16, 24 or 32 bytes each."""
-        for entry in filter(None, (part.strip() for part in value.split(","))):
-            key_id, separator, encoded = entry.partition(":")
-            try:
-                size = len(base64.b64decode(encoded, validate=True))
-            except ValueError:
-                size = -1
-            if not separator or not key_id or size not in (16, 24, 32):
-                raise ValueError(
-                    "each entry is id:base64key, the key 16, 24 or 32 bytes (e.g. k1:$(openssl"
-                    " rand -base64 32))"
-                )
+        """`id:base64key` entries of 16, 24 or 32 bytes each (as the codec reads them)."""
+        from models.codec import parse_keys  # not at the top: settings load before Temporal's
+
+        try:
+            parse_keys(value)
+        except ValueError as error:  # binascii.Error is one too
+            raise ValueError(
+                f"each entry is id:base64key, the key 16, 24 or 32 bytes (e.g. k1:$(openssl"
+                f" rand -base64 32)): {error}"
+            ) from None
         return value
 
     @property

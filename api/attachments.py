@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,10 +13,9 @@ from mail.sender_auth import sender_of
 from models.email import EmailAttachment, EmailEvent, sha256_hex
 from models.errors import Invalid, TooLarge
 from settings import ApiKey, Settings
-from storage.blobs import Blobs
+from storage.blobs import Blobs, checked
 
 T = TypeVar("T")
-SHA256 = re.compile(r"[0-9a-f]{64}")
 INLINE_BYTES = 256 * 1024  # below this, hashing and writing on the event loop beats a thread hop
 
 
@@ -37,9 +35,11 @@ async def attachment_bytes(attachment: EmailAttachment, store: Blobs, settings: 
     if attachment.url:
         return await download(attachment.url, attachment.filename, settings)
     digest = (attachment.sha256 or "").lower()
-    if digest and not SHA256.fullmatch(digest):
-        raise Invalid(f"attachment {attachment.filename!r}: sha256 is not 64 hex digits")
     if digest:
+        try:
+            checked(digest)
+        except ValueError as error:
+            raise Invalid(f"attachment {attachment.filename!r}: {error}") from None
         known: bool = await run_in_threadpool(store.exists, digest)
         if known:
             return await run_in_threadpool(store.read, digest)
@@ -85,6 +85,17 @@ async def by_size(size: int, fn: Callable[..., T], *args: Any) -> T:
     if size <= INLINE_BYTES and not remote:
         return fn(*args)
     return await run_in_threadpool(fn, *args)
+
+
+def stored_inline(event: EmailEvent, store: Blobs, limit: int) -> EmailEvent:
+    """The email with its inline (bytes_b64) attachments stored and carried by reference, as the
+    intake hands an email to its run (for callers that start runs themselves: tests, benches)."""
+    refs = [_decode_and_store(a, store, limit) for a in event.attachments]
+    return event.model_copy(update={"attachments": refs})
+
+
+def _decode_and_store(attachment: EmailAttachment, store: Blobs, limit: int) -> EmailAttachment:
+    return store_attachment(attachment, _decode(attachment), store, limit)
 
 
 def vetted(event: EmailEvent, caller: ApiKey, parsed_here: bool) -> EmailEvent:

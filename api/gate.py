@@ -29,7 +29,7 @@ class Limit:
     containers: int  # objects and lists a JSON body may hold
 
 
-def limit_for(method: str, path: str, settings: Settings) -> Limit:
+def limit_for(path: str, settings: Settings) -> Limit:
     """What a request to `path` may carry: sized to what each route takes."""
     message = settings.max_message_bytes
     if path == "/v1/orchestrations/sales-email/run":  # attachments inline, base64: 4/3 of them
@@ -61,7 +61,7 @@ class Gate:
                 send, 401, "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
             )
             return
-        limit = limit_for(scope["method"], path, self._settings)
+        limit = limit_for(path, self._settings)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit.size:
             await refuse(send, 413, f"the request body is over {limit.size} bytes")

@@ -8,7 +8,6 @@ the API (Dify fetches the contracts from it) and a worker with the real activiti
 
 import argparse
 import asyncio
-import base64
 import random
 import shutil
 import sys
@@ -27,14 +26,13 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.attachments import store_attachment  # noqa: E402
+from api.attachments import stored_inline  # noqa: E402
 from api.main import create_app  # noqa: E402
 from devstack import serve, simulators  # noqa: E402
 from models import masterdata_store as store  # noqa: E402
 from models import run_contract as contract  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
 from models.db import make_engine  # noqa: E402
-from models.email import EmailEvent  # noqa: E402
 from models.masterdata import ContactBase, CustomerBase, MasterdataSet, ProductBase  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from models.runs import ReviewDecision, RunStatus, RunView  # noqa: E402
@@ -73,23 +71,8 @@ def masterdata(customers: int) -> MasterdataSet:
     )  # fmt: skip
 
 
-CUSTOMERS = {"count": 10}  # set by main
-
-
 def company(i: int) -> str:
     return f"{NAMES[i % len(NAMES)]}{i}号机械有限公司"
-
-
-def settings_customers(settings: Settings) -> int:
-    return CUSTOMERS["count"]
-
-
-def by_reference(email: EmailEvent, settings: Settings) -> EmailEvent:
-    """The email with its attachments stored, as the intake hands it to a run."""
-    store_ = BlobStore(settings.blob_dir)
-    refs = [store_attachment(a, base64.b64decode(a.bytes_b64 or ""), store_,
-                             settings.max_attachment_bytes) for a in email.attachments]  # fmt: skip
-    return email.model_copy(update={"attachments": refs})
 
 
 def theirs(customer: int, product: str) -> str:
@@ -98,19 +81,20 @@ def theirs(customer: int, product: str) -> str:
 
 
 async def one(
-    env: WorkflowEnvironment, settings: Settings, n: int, rng: random.Random
+    env: WorkflowEnvironment, settings: Settings, n: int, rng: random.Random, customers: int
 ) -> tuple[bool, int]:
     """One contract of a customer for two of our products, in the customer's codes: whether
     it reached the ERP without a review, and how many of its order lines were wrong."""
-    customer = rng.randrange(settings_customers(settings))
+    customer = rng.randrange(customers)
     wanted = rng.sample(PRODUCTS, 2)
     items = [Item(theirs(customer, p), f"part {p}", Decimal(2), "pcs", Decimal(10)) for p in wanted]
     pdf = make_contract_pdf(Contract(f"TL-{uuid.uuid4().hex[:8]}", "x", items=items))
     name = company(customer)
     email = make_email(sender=f"buyer{customer}@t{customer}.example", pdf=pdf,
                        filename=f"采购合同_{name}.pdf")  # fmt: skip
+    event = stored_inline(email, BlobStore(settings.blob_dir), settings.max_attachment_bytes)
     handle = await env.client.start_workflow(
-        contract.WORKFLOW, by_reference(email, settings), id=f"tl-{n}-{uuid.uuid4().hex[:6]}",
+        contract.WORKFLOW, event, id=f"tl-{n}-{uuid.uuid4().hex[:6]}",
         task_queue=settings.task_queue, result_type=RunView,
     )  # fmt: skip
     reviewed = False
@@ -148,7 +132,6 @@ async def one(
 
 async def stream(count: int, customers: int, seed: int) -> tuple[list[bool], int]:
     """Run `count` contracts one after another; each one's touchlessness, and the wrong lines."""
-    CUSTOMERS["count"] = customers
     root = Path(tempfile.mkdtemp(prefix="mcs-touchless-"))
     settings = Settings(data_dir=root, task_queue=f"touchless-{uuid.uuid4()}", env="dev")
     upgrade(settings.db_url)
@@ -181,7 +164,7 @@ async def stream(count: int, customers: int, seed: int) -> tuple[list[bool], int
         task = asyncio.create_task(worker.run())
         try:
             for n in range(count):
-                made, bad = await one(env, settings, n, rng)
+                made, bad = await one(env, settings, n, rng, customers)
                 touchless.append(made)
                 wrong += bad
         finally:

@@ -100,7 +100,7 @@ def countable(line: OrderLine) -> bool:
 
 def dropped(draft: OrderPayload) -> list[str]:
     """The fields of a draft that are not the order's (they are not sent)."""
-    names = [f"{name}" for name in sorted(draft.model_extra or {})]
+    names = sorted(draft.model_extra or {})
     for number, line in enumerate(draft.lines, start=1):
         names += [f"lines[{number}].{name}" for name in sorted(line.model_extra or {})]
     return names

@@ -3,7 +3,6 @@ emails stored and started as the intake does, waiting for runs and mails (servin
 come from devstack)."""
 
 import asyncio
-import base64
 import contextlib
 import os
 import re
@@ -25,7 +24,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from api.attachments import store_attachment
+from api.attachments import stored_inline
 from api.main import create_app
 from devstack import NotInstalled, free_port, serve, wait_for_port
 from models.email import EmailEvent
@@ -118,14 +117,7 @@ async def open_api(
 
 def by_reference(event: EmailEvent, settings: Settings) -> EmailEvent:
     """Store the attachment bytes as the API does, and keep only references."""
-    store = BlobStore(settings.blob_dir)
-    refs = [
-        store_attachment(
-            a, base64.b64decode(a.bytes_b64 or ""), store, settings.max_attachment_bytes
-        )
-        for a in event.attachments
-    ]
-    return event.model_copy(update={"attachments": refs})
+    return stored_inline(event, BlobStore(settings.blob_dir), settings.max_attachment_bytes)
 
 
 async def start(
