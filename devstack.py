@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlmodel import Session, select
@@ -234,8 +236,6 @@ def load_demo_masterdata(settings: Settings) -> bool:
 
 async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
     """Submit one sample email per outcome and report where each run ended."""
-    import httpx
-
     from sandbox.demo import demo_emails
 
     headers = {"X-API-Key": settings.cli_key}
@@ -243,7 +243,7 @@ async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
         started = {}
         for label, event in demo_emails().items():
             body = event.model_dump(mode="json", by_alias=True)
-            response = await http.post("/v1/orchestrations/sales-email/run", json=body)
+            response = await http.post(SUBMIT, json=body)
             if response.is_error:
                 say(f"  {label:<28} -> HTTP {response.status_code}: {response.text[:200]}")
                 continue
@@ -264,6 +264,66 @@ async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
                 link = review_url(api_url, workflow_id, reviewer, expires, secret)
                 say(f"  {'':<28}    review it: {link}")
         say(f"review inbox: {api_url}/inbox (log in with a key that has runs:review)")
+        await demo_learning(http, say)
+
+
+RUNS = "/v1/orchestrations/sales-email/runs"
+SUBMIT = "/v1/orchestrations/sales-email/run"
+DEMO_PART = "HD-BRG-6204"  # the demo customer's own code for our P-200
+
+
+async def demo_learning(http: httpx.AsyncClient, say: "Say") -> None:
+    """MCS learns: a contract naming the customer's own part number is corrected once (as a
+    reviewer would), and the next contract with that part number needs nobody; then the rate."""
+    from api.stats import stats_table
+    from sandbox.demo import contract_number, contract_pdf, make_email
+
+    say(f"learning from a review (the customer writes {DEMO_PART} for our P-200):")
+    for label in ("first contract", "second contract"):
+        email = make_email(pdf=contract_pdf(contract_number(), ("P-100", DEMO_PART)))
+        body = email.model_dump(mode="json", by_alias=True)
+        workflow_id = (await http.post(SUBMIT, json=body)).json()["workflow_id"]
+        run = await _settled(http, workflow_id)
+        if run["status"] == "MANUAL_REVIEW":
+            run = await _correct(http, run)
+            say(f"  {label:<28} -> reviewed, {DEMO_PART} corrected to P-200 -> {run['status']}")
+            for learned in run.get("learned") or []:
+                taught = (
+                    f"{learned['ref']} = {learned['product_code']} for {learned['customer_id']}"
+                )
+                say(f"  {'':<28}    learned: {taught}")
+        else:
+            say(f"  {label:<28} -> {run['status']} with no review {workflow_id}")
+    response = await http.get("/v1/stats")
+    if response.is_success:
+        say("mcs stats:")
+        for line in stats_table(response.json()):
+            say(f"  {line}")
+
+
+async def _correct(http: httpx.AsyncClient, run: dict[str, Any]) -> dict[str, Any]:
+    """Approve the order review with the demo part number replaced by our code."""
+    draft = run["order_payload"]
+    for line in draft["lines"]:
+        if line["product_code"] == DEMO_PART:
+            line["product_code"] = "P-200"
+    decision = {"decision": "approve", "order_payload": draft}
+    await http.post(f"{RUNS}/{run['workflow_id']}/review", json=decision)
+    return await _settled(http, run["workflow_id"], review=False)
+
+
+async def _settled(
+    http: httpx.AsyncClient, workflow_id: str, review: bool = True
+) -> dict[str, Any]:
+    """The run once it ended, or (with `review`) once it waits for a review."""
+    run: dict[str, Any] = {}
+    running = ("RUNNING",) if review else ("RUNNING", "MANUAL_REVIEW")
+    for _ in range(300):
+        run = (await http.get(f"{RUNS}/{workflow_id}")).json()
+        if run["status"] not in running:
+            break
+        await asyncio.sleep(0.1)
+    return run
 
 
 class Say:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from api.stats import stats_table
 from settings import Settings, get_settings
 from telemetry import logs
 
@@ -83,16 +84,8 @@ def stats(settings: Settings, args: argparse.Namespace) -> None:
     wanted = {"since": args.since, "until": args.until, "group_by": args.by}
     with _api(settings) as http:
         figures = _answer(http.get("/v1/stats", params={k: v for k, v in wanted.items() if v}))
-    columns = ("runs", "touchless", "reviewed", "corrected", "rejected", "failed")
-    print(
-        f"{'':<14}" + "".join(f"{c:>10}" for c in columns) + f"{'touchless %':>13}{'median s':>10}"
-    )
-    for label, row in [("all", figures), *((g["key"], g) for g in figures["groups"])]:
-        rate = row["touchless_rate"]
-        median = row["median_seconds_to_order"]
-        print(f"{label[:14]:<14}" + "".join(f"{row[c]:>10}" for c in columns)
-              + f"{'-' if rate is None else f'{100 * rate:.1f}':>13}"
-              + f"{'-' if median is None else f'{median:.1f}':>10}")  # fmt: skip
+    for line in stats_table(figures):
+        print(line)
 
 
 def show_run(settings: Settings, workflow_id: str | None) -> None:

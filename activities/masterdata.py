@@ -3,15 +3,23 @@ a review taught (product references, as MCS_LEARN_FROM_REVIEWS says)."""
 
 import hashlib
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from mail.sender_auth import authenticated, verdict
+from matching.index import normalise_filename, normalise_name
 from matching.snapshot import MasterdataCache
 from models import masterdata_store as store
 from models.errors import ErrorType
-from models.masterdata import ProductRef, ProductRefBase
+from models.masterdata import (
+    Customer,
+    CustomerBase,
+    LearnedAlias,
+    ProductRef,
+    ProductRefBase,
+    utcnow,
+)
 from models.orders import product_key
 from models.results import (
     ContactMatch,
@@ -20,11 +28,17 @@ from models.results import (
     MasterdataInfo,
     MasterdataRequest,
     MatchContactInput,
+    Taught,
 )
 from models.runs import Learned
 from settings import Settings
 from telemetry.actions import record
 from telemetry.metrics import LEARNED_REFS
+
+
+def _audit(session: Session, reviewer: str, target: str, summary: str, mode: str) -> None:
+    state = "active" if mode == "auto" else "proposed"
+    record(session, reviewer, "masterdata.learned", target, f"{summary} ({state})")
 
 
 class MasterdataActivities:
@@ -36,39 +50,76 @@ class MasterdataActivities:
 
     @activity.defn
     def learn_from_review(self, input: LearnInput) -> LearnResult:
-        """Record what a reviewer's correction taught as the customer's product references:
-        active (`auto`), proposed (`propose`) or not at all (`off`); each is an audit row, and a
-        reference the customer has already is left as it is (retries add nothing)."""
+        """Record what a review taught: a correction's codes as the customer's product
+        references, a chosen customer's unmatched name as its learned alias; active (`auto`),
+        proposed (`propose`) or not at all (`off`). Each is an audit row; what the customer has
+        already is left as it is (retries add nothing)."""
         mode = self._settings.learn_from_reviews
         if mode == "off":
             return LearnResult()
-        learned = []
         with Session(self._cache.engine) as session:
-            for lesson in input.taught:
-                key = f"{input.customer_id}|{product_key(lesson.said)}"
-                ref_id = f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-                if session.get(ProductRef, ref_id) is None:
-                    row = ProductRefBase(
-                        ref_id=ref_id, customer_id=input.customer_id, ref=lesson.said,
-                        product_code=lesson.product_code, source="learned",
-                        active=mode == "auto", learned_from=input.workflow_id,
-                        created_by=input.reviewer,
-                    )  # fmt: skip
-                    try:
-                        store.upsert(session, "product_refs", row)
-                    except store.MasterdataError:  # not a product, or the same ref already
-                        session.rollback()
-                        continue
-                    summary = f"{lesson.said} = {lesson.product_code} for {input.customer_id}"
-                    record(session, input.reviewer, "masterdata.learned", f"product_refs/{ref_id}",
-                           f"{summary} ({'active' if mode == 'auto' else 'proposed'})")  # fmt: skip
-                    LEARNED_REFS.labels("product_ref").inc()
-                found = session.get(ProductRef, ref_id)
-                if found is not None and found.learned_from == input.workflow_id:
-                    learned.append(Learned(ref_id=ref_id, customer_id=input.customer_id,
-                                           ref=found.ref, product_code=found.product_code,
-                                           active=found.active))  # fmt: skip
-        return LearnResult(learned=learned)
+            learned = [self._reference(session, input, lesson, mode) for lesson in input.taught]
+            if input.alias_from:
+                learned.append(self._alias(session, input, mode))
+        return LearnResult(learned=[one for one in learned if one is not None])
+
+    @staticmethod
+    def _reference(
+        session: Session, input: LearnInput, lesson: Taught, mode: str
+    ) -> Learned | None:
+        """The customer's code `lesson.said` for our product, unless it has one for it."""
+        key = f"{input.customer_id}|{product_key(lesson.said)}"
+        ref_id = f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        if session.get(ProductRef, ref_id) is None:
+            row = ProductRefBase(
+                ref_id=ref_id, customer_id=input.customer_id, ref=lesson.said,
+                product_code=lesson.product_code, source="learned", active=mode == "auto",
+                learned_from=input.workflow_id, created_by=input.reviewer,
+            )  # fmt: skip
+            try:
+                store.upsert(session, "product_refs", row)
+            except store.MasterdataError:  # not a product, or the same ref already
+                session.rollback()
+                return None
+            summary = f"{lesson.said} = {lesson.product_code} for {input.customer_id}"
+            _audit(session, input.reviewer, f"product_refs/{ref_id}", summary, mode)
+            LEARNED_REFS.labels("product_ref").inc()
+        found = session.get(ProductRef, ref_id)
+        if found is None or found.learned_from != input.workflow_id:
+            return None
+        return Learned(ref_id=ref_id, customer_id=input.customer_id, ref=found.ref,
+                       product_code=found.product_code, active=found.active)  # fmt: skip
+
+    @staticmethod
+    def _alias(session: Session, input: LearnInput, mode: str) -> Learned | None:
+        """The customer name of the contract file, as a learned alias of the chosen customer,
+        unless some customer is known by that name already."""
+        alias = normalise_filename(input.alias_from)
+        customer = session.get(Customer, input.customer_id)
+        if not alias or customer is None:
+            return None
+        row = CustomerBase.model_validate(customer)
+        mine = next((a for a in row.learned_aliases if a.alias == alias), None)
+        if mine is None:
+            taken = {normalise_name(n) for c in session.exec(select(Customer)) for n in c.names()}
+            if alias in taken:
+                return None
+            mine = LearnedAlias(
+                alias=alias,
+                active=mode == "auto",
+                learned_from=input.workflow_id,
+                created_by=input.reviewer,
+                created_at=utcnow().isoformat(),
+            )
+            learned = [*row.learned_aliases, mine]
+            store.upsert(session, "customers", row.model_copy(update={"learned_aliases": learned}))
+            summary = f"{alias!r} = {input.customer_id}"
+            _audit(session, input.reviewer, f"customers/{input.customer_id}", summary, mode)
+            LEARNED_REFS.labels("customer_alias").inc()
+        if mine.learned_from != input.workflow_id:
+            return None
+        return Learned(kind="customer_alias", ref_id=alias, customer_id=input.customer_id,
+                       ref=alias, active=mine.active)  # fmt: skip
 
     @activity.defn
     def load_masterdata(self, input: MasterdataRequest) -> MasterdataInfo:

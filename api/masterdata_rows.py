@@ -29,17 +29,19 @@ def page(db: Session, name: str, offset: int, limit: int, **filters: str | None)
 
 
 def one(db: Session, name: str, key: str) -> SQLModel:
-    row = db.get(store.KINDS[name].table, key)
+    kind = store.KINDS[name]
+    row = db.get(kind.table, key)
     if row is None:
         raise NotFound(f"no {name} row {key!r}")
-    return row
+    return kind.base.model_validate(row)  # its JSON columns as their models
 
 
 def write(db: Session, actor: str, name: str, row: SQLModel) -> bool:
     """Create or replace the row (True: created); Invalid when the masterdata would not hold."""
-    key = str(getattr(row, store.KINDS[name].key))
-    before = db.get(store.KINDS[name].table, key)
-    was = before.model_dump() if before is not None else None
+    kind = store.KINDS[name]
+    key = str(getattr(row, kind.key))
+    before = db.get(kind.table, key)
+    was = kind.base.model_validate(before).model_dump() if before is not None else None
     try:
         created = store.upsert(db, name, row)
     except store.MasterdataError as error:
@@ -72,6 +74,6 @@ def changes(before: dict[str, Any] | None, row: SQLModel) -> str:
     """`created`, or the fields a write changed with their old and new values."""
     if before is None:
         return "created"
-    after = row.model_dump()
+    after = row.model_dump(exclude={"learned_aliases"} - row.model_fields_set)  # kept if unnamed
     changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in after.items() if before.get(k) != v]
     return "; ".join(changed) or "unchanged"

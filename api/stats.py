@@ -5,6 +5,7 @@ records, by the time each run finished."""
 import statistics
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
@@ -65,13 +66,13 @@ def stats(
     db: Session, since: datetime | None, until: datetime | None, group_by: str | None
 ) -> Stats:
     """The figures of the runs that finished in [since, until), grouped by customer or day."""
-    query = select(RunRecord)
+    waiting = [RunStatus.RUNNING, RunStatus.MANUAL_REVIEW]
+    query = select(RunRecord).where(col(RunRecord.status).not_in(waiting))
     if since is not None:
         query = query.where(col(RunRecord.updated_at) >= aware(since))
     if until is not None:
         query = query.where(col(RunRecord.updated_at) < aware(until))
-    runs = [record.view() for record in db.exec(query)]
-    done = [r for r in runs if r.status not in (RunStatus.RUNNING, RunStatus.MANUAL_REVIEW)]
+    done = [record.view() for record in db.exec(query)]
     groups = _grouped(done, KEYS[group_by]) if group_by else []
     return Stats(**figures(done).model_dump(), groups=groups)
 
@@ -97,3 +98,18 @@ def _corrected(run: RunView) -> bool:
     review = run.review
     decided = review.decision if review else None
     return bool(review and review.kind == "order" and decided and decided.order_payload)
+
+
+def stats_table(figures: dict[str, Any]) -> list[str]:
+    """The lines of `mcs stats`: the header, all runs, then each group."""
+    columns = ("runs", "touchless", "reviewed", "corrected", "rejected", "failed")
+    lines = [
+        f"{'':<14}" + "".join(f"{c:>10}" for c in columns) + f"{'touchless %':>13}{'median s':>10}"
+    ]
+    for label, row in [("all", figures), *((g["key"], g) for g in figures["groups"])]:
+        rate = row["touchless_rate"]
+        median = row["median_seconds_to_order"]
+        lines.append(f"{label[:14]:<14}" + "".join(f"{row[c]:>10}" for c in columns)
+                     + f"{'-' if rate is None else f'{100 * rate:.1f}':>13}"
+                     + f"{'-' if median is None else f'{median:.1f}':>10}")  # fmt: skip
+    return lines

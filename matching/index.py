@@ -68,7 +68,7 @@ class CustomerIndex:
             self._customers[customer.customer_id] = customer
             if customer.customer_num:
                 self._by_number[customer.customer_num.lower()] = customer.customer_id
-            for key in {normalise_name(n) for n in [customer.name, *customer.aliases]}:
+            for key in {normalise_name(n) for n in customer.names()}:
                 if key:
                     for gram in _grams(key):
                         self._postings[gram].append(len(self._keys))

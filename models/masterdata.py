@@ -36,11 +36,30 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class LearnedAlias(BaseModel):
+    """A name a customer review taught for a customer (the contract file's name matched none
+    well and the reviewer chose this customer); inactive: proposed, waiting for approval."""
+
+    alias: str = Field(min_length=1, max_length=200)
+    source: Literal["learned"] = "learned"
+    active: bool = True
+    learned_from: str = ""  # the run
+    created_by: str = ""  # the reviewer
+    created_at: str = ""  # ISO 8601
+
+
 class CustomerBase(SQLModel):
+    """A customer; `learned_aliases` are kept as they are when a write does not name them."""
+
     customer_id: str = Field(primary_key=True, min_length=1)
     customer_num: str = Field(default="", index=True)
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    learned_aliases: list[LearnedAlias] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        max_length=1000,
+    )
 
     _ids = field_validator("customer_id", "name")(_required)
 
@@ -57,6 +76,11 @@ class CustomerBase(SQLModel):
 
 class Customer(CustomerBase, table=True):
     __tablename__ = "customers"
+
+    def names(self) -> list[str]:
+        """The name, the aliases and the active learned aliases: what matching compares."""
+        learned = [LearnedAlias.model_validate(a) for a in self.learned_aliases]
+        return [self.name, *self.aliases, *(a.alias for a in learned if a.active)]
 
 
 class ContactBase(SQLModel):

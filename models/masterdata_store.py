@@ -136,6 +136,7 @@ def apply(session: Session, data: MasterdataSet, replace: bool = False) -> BulkR
     """Upsert (or, with `replace`, replace) all given rows in one transaction, or change nothing."""
     incoming = {name: _incoming(name, getattr(data, name)) for name in KINDS}
     existing = {name: _rows(session, kind) for name, kind in KINDS.items()}
+    _keep_learned(data.customers, incoming["customers"], existing["customers"])
     state = {name: ({} if replace else dict(existing[name])) | incoming[name] for name in KINDS}
     validate(state)
     changes = {name: _change(existing[name], incoming[name], replace) for name in KINDS}
@@ -166,6 +167,19 @@ def _incoming(name: str, rows: list[SQLModel]) -> dict[str, dict[str, Any]]:
             raise MasterdataError([f"{name}: {values[kind.key]!r} appears twice"])
         result[values[kind.key]] = values
     return result
+
+
+def _keep_learned(
+    given: list[CustomerBase],
+    incoming: dict[str, dict[str, Any]],
+    existing: dict[str, dict[str, Any]],
+) -> None:
+    """A customer written without `learned_aliases` keeps the ones it has: an import from
+    another system never forgets what reviews taught (delete a learned alias on its own)."""
+    for row in given:
+        key = row.customer_id
+        if "learned_aliases" not in row.model_fields_set and key in existing:
+            incoming[key]["learned_aliases"] = existing[key]["learned_aliases"]
 
 
 def _change(

@@ -243,7 +243,8 @@ class LearnInput:
     customer_id: str
     workflow_id: str
     reviewer: str
-    taught: list[Taught]
+    taught: list[Taught] = field(default_factory=list)
+    alias_from: str = ""  # a contract file name whose customer name matched no customer well
 
 
 @dataclass(frozen=True, kw_only=True)

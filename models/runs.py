@@ -95,11 +95,11 @@ class ReviewDecision(BaseModel):
 class Learned(BaseModel):
     """One thing a run's review taught MCS (a masterdata row a person can see and delete)."""
 
-    kind: Literal["product_ref"] = "product_ref"
-    ref_id: str
+    kind: Literal["product_ref", "customer_alias"] = "product_ref"
+    ref_id: str  # a product reference's id, or the learned alias
     customer_id: str
     ref: str  # what the contract said
-    product_code: str  # ours
+    product_code: str = ""  # ours (a product reference)
     active: bool  # false: proposed, waiting for approval
 
 

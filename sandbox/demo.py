@@ -2,6 +2,7 @@
 
 import base64
 import mimetypes
+import random
 import uuid
 from decimal import Decimal
 from email.message import EmailMessage
@@ -52,6 +53,14 @@ def contract_number(marker: str = "") -> str:
     """A contract no. of its own (the order guard finds a contract ordered twice); a `marker`
     such as GUARD-ZERO makes the Dify simulator draft a flawed order (sandbox.dify._flawed)."""
     return f"HT-{marker + '-' if marker else ''}{uuid.uuid4().hex[:8].upper()}"
+
+
+def unmatched_filename() -> str:
+    """A contract file name that matches no customer well, new at each call (an approved
+    customer review learns the name it carries, so each test gets its own)."""
+    # 8 random CJK characters: in all likelihood no character pair in common with another name
+    name = "".join(chr(random.randrange(0x4E00, 0x9FA0)) for _ in range(8))
+    return f"合同_{name}公司.pdf"
 
 
 def make_email(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from sandbox.demo import make_email
+from sandbox.demo import make_email, unmatched_filename
 from tests.helpers import free_ports, mcs_dev, missing, printed_url
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -36,9 +36,7 @@ async def test_web_ui_finds_a_review_and_shows_its_decoded_input() -> None:
            "MCS_WORKER_METRICS_PORT": str(ports["metrics"])}  # fmt: skip
     async with mcs_dev(root, env) as dev:
         printed = await dev.printed("press Ctrl-C to stop")
-        email = make_email(filename="合同_某某不知名公司.pdf").model_dump(
-            mode="json", by_alias=True
-        )
+        email = make_email(filename=unmatched_filename()).model_dump(mode="json", by_alias=True)
         async with httpx.AsyncClient(base_url=printed_url(printed)) as api:
             answer = await api.post(
                 "/v1/orchestrations/sales-email/run",

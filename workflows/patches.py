@@ -6,8 +6,10 @@ running workflow after 0.1 adds its id here (see "Changing the workflow" in the 
 deprecated (`workflow.deprecate_patch`) one release after it shipped and removed the release after.
 """
 
+LEARN_CUSTOMER_ALIAS = "learn-customer-alias"  # a customer review's unmatched name is learned
+
 # Every patch of SalesEmailWorkflow since release 0.1, oldest first.
-PATCHES: tuple[str, ...] = ()
+PATCHES: tuple[str, ...] = (LEARN_CUSTOMER_ALIAS,)
 RETIRED_PATCHES: tuple[
     str, ...
 ] = ()  # deprecated: their markers may still be in recorded histories

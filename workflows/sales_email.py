@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         UploadInput,
     )
     from models.runs import ErrorCode, ReviewDecision, ReviewInfo, RunStatus, RunView
+    from orders import learning
+    from workflows import patches
     from workflows import sales_email_rules as rules
     from workflows.sales_email_review import Review
     from workflows.sales_email_state import Ended, RunState
@@ -152,6 +154,10 @@ class SalesEmailWorkflow:
         if decision.customer_id and decision.customer_id != match.customer_id:
             match = await self._match_customer(decision.customer_id)
         self._state.customer_id = match.customer_id
+        file = self._state.contract
+        unmatched = review.reason == ErrorCode.CUSTOMER_MATCH_LOW_SCORE and file is not None
+        if unmatched and file and workflow.patched(patches.LEARN_CUSTOMER_ALIAS):
+            await self._learn([], decision, alias_from=file.filename)
         return match
 
     async def _decide(self, review: ReviewInfo, wait: timedelta, mail: str) -> ReviewDecision:
@@ -249,20 +255,24 @@ class SalesEmailWorkflow:
             decision = await self._decide(review, wait, "order_review")
             if decision.order_payload is None:
                 return result.payload
-            await self._learn(rules.taught(result.payload, review, decision), decision)
+            await self._learn(learning.taught(result.payload, review, decision), decision)
             check = rules.recheck(check, decision.order_payload)
 
-    async def _learn(self, taught: list[Taught], decision: ReviewDecision) -> None:
-        """What a correction taught (a customer's code for one of our products) becomes a
-        product reference of the run's customer, as MCS_LEARN_FROM_REVIEWS says."""
+    async def _learn(
+        self, taught: list[Taught], decision: ReviewDecision, alias_from: str = ""
+    ) -> None:
+        """What a review taught becomes masterdata of the run's customer, as
+        MCS_LEARN_FROM_REVIEWS says: a correction's codes its product references, the contract
+        file's unmatched customer name its learned alias."""
         state = self._state
-        if not taught or not state.customer_id:
+        if not (taught or alias_from) or not state.customer_id:
             return
         lesson = LearnInput(
             customer_id=state.customer_id,
             workflow_id=state.workflow_id,
             reviewer=decision.reviewer,
             taught=taught,
+            alias_from=alias_from,
         )
         learned = await self._steps.run(MasterdataActivities.learn_from_review, lesson)
         state.learned.extend(learned.learned)

@@ -7,7 +7,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.exceptions import TimeoutError as StepTimeout
 
 from models.email import EmailEvent
-from models.orders import Finding, FindingCode, GuardContext, OrderPayload, product_key
+from models.orders import Finding, GuardContext, OrderPayload
 from models.results import (
     ContactMatch,
     ContractResult,
@@ -17,7 +17,6 @@ from models.results import (
     OrderCheckInput,
     OrderPayloadInput,
     SignalInput,
-    Taught,
 )
 from models.runs import ErrorCode, ReviewDecision, ReviewInfo, RunStatus
 from orders import guard
@@ -127,24 +126,6 @@ def order_check(
         workflow_id=workflow_id,
         version=version,
     )
-
-
-def taught(shown: OrderPayload, review: ReviewInfo, decision: ReviewDecision) -> list[Taught]:
-    """The codes a correction replaced on lines the guard found unknown: the customer's code
-    (what the contract said) and the product the reviewer put in its place."""
-    corrected = decision.order_payload
-    if corrected is None:
-        return []
-    unknown = {f.line for f in review.findings if f.code == FindingCode.UNKNOWN_PRODUCT and f.line}
-    found = []
-    for number in sorted(unknown):
-        if number > min(len(shown.lines), len(corrected.lines)):
-            continue
-        said = shown.lines[number - 1].product_code.strip()
-        ours = corrected.lines[number - 1].product_code.strip()
-        if said and ours and product_key(said) != product_key(ours):
-            found.append(Taught(said=said, product_code=ours))
-    return found
 
 
 def not_sent(fields: list[str]) -> str:

@@ -7,9 +7,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 
+from matching.index import normalise_filename
 from models.masterdata import Customer
-from models.runs import RunView
-from orders import guard
+from models.runs import ReviewDecision, RunView
+from orders import guard, learning
 from settings import Settings
 from storage.signed_urls import contract_url
 from templates import TEMPLATE_DIR
@@ -33,8 +34,10 @@ def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-def outcome(status: int, title: str, message: str, back: str = "") -> HTMLResponse:
-    return page("outcome", status, title=title, message=message, back=back)
+def outcome(
+    status: int, title: str, message: str, back: str = "", notes: list[str] | None = None
+) -> HTMLResponse:
+    return page("outcome", status, title=title, message=message, back=back, notes=notes or [])
 
 
 def base(settings: Settings) -> str:
@@ -59,11 +62,59 @@ def case_page(run: RunView, reviewer: str, settings: Settings, db: Session) -> H
         filename=filename,
         file_url=file_url,
         deadline=review.deadline.strftime(MINUTE) if review.deadline else "",
-        lines=lines(run),
+        lines=lines(run, hints(run, settings, customer_name(db, run.customer_id or ""))),
         choices=choices(run, db),
+        alias_hint=alias_hint(run, settings),
         customer_id=run.customer_id or "",
         customer_name=customer_name(db, run.customer_id or ""),
         reviewer=reviewer,
+    )
+
+
+def hints(run: RunView, settings: Settings, customer: str) -> dict[int, str]:
+    """What a corrected code of each unknown line will teach, by line number."""
+    mode, draft = settings.learn_from_reviews, run.order_payload
+    if mode == "off" or run.review is None or draft is None:
+        return {}
+    kept = learning.kept(mode)
+    return {
+        number: f"{draft.lines[number - 1].product_code} {kept} the code you enter, for {customer}"
+        for number in learning.unknown_lines(run.review)
+        if number <= len(draft.lines)
+    }
+
+
+def unmatched_name(run: RunView) -> str:
+    """The customer name of a contract file that matched no customer well (as the matcher
+    reads it), which approving its customer review teaches; "" for any other review."""
+    review, file = run.review, run.contract_file
+    if review is None or file is None or review.reason != "CUSTOMER_MATCH_LOW_SCORE":
+        return ""
+    return normalise_filename(file.filename)
+
+
+def alias_hint(run: RunView, settings: Settings) -> str:
+    """What approving a customer review for an unmatched contract name will teach."""
+    alias, mode = unmatched_name(run), settings.learn_from_reviews
+    if mode == "off" or not alias:
+        return ""
+    return f"The name “{alias}” {learning.kept(mode)} a name of the customer you approve."
+
+
+def learned_notes(
+    run: RunView, taken: ReviewDecision, settings: Settings, db: Session
+) -> list[str]:
+    """What an approval just taught, in words, for the page that confirms it."""
+    mode, review = settings.learn_from_reviews, run.review
+    if taken.decision != "approve" or review is None or mode == "off":
+        return []
+    chosen = taken.customer_id or run.customer_id or ""
+    name = customer_name(db, chosen)
+    if review.kind == "order" and run.order_payload is not None:
+        return learning.remembered(learning.taught(run.order_payload, review, taken), name, mode)
+    alias = unmatched_name(run)
+    return (
+        [f"“{alias}” {learning.kept(mode)} a name of {name} ({chosen})"] if alias and chosen else []
     )
 
 
@@ -75,8 +126,9 @@ def contract_link(run: RunView, settings: Settings) -> tuple[str, str]:
     return file.filename, contract_url(settings, file.sha256, file.content_type)[1]
 
 
-def lines(run: RunView) -> list[dict[str, Any]]:
-    """The draft's lines as the order review shows them, each with its findings."""
+def lines(run: RunView, hint: dict[int, str]) -> list[dict[str, Any]]:
+    """The draft's lines as the order review shows them, each with its findings and what its
+    correction will teach."""
     draft = run.order_payload
     findings = run.review.findings if run.review else []
     rows = []
@@ -92,6 +144,7 @@ def lines(run: RunView) -> list[dict[str, Any]]:
                 "unit_price": "" if price is None else price,
                 "amount": line.quantity * price if countable and price is not None else "",
                 "findings": [f.message for f in findings if f.line == number],
+                "hint": hint.get(number, ""),
             }
         )
     return rows

@@ -14,7 +14,7 @@ import api.review_pages.session as session
 from api.deps import SessionDep, SettingsDep, TemporalDep, find_key
 from api.problems import status_of
 from api.review_pages.forms import decision_of, read_form
-from api.review_pages.render import age, base, case_page, outcome, page
+from api.review_pages.render import age, base, case_page, learned_notes, outcome, page
 from api.reviews import decide
 from api.runs import read_run, waiting_runs
 from models.errors import Problem
@@ -91,10 +91,12 @@ async def review_decision(
     verb = "approved" if taken.decision == "approve" else "rejected"
     customer = f" for customer {taken.customer_id}" if taken.customer_id else ""
     corrected = " with your corrections" if taken.order_payload is not None else ""
+    notes = await run_in_threadpool(learned_notes, case.run, taken, settings, db)
     return outcome(
         200,
         f"Review {verb}",
         f"You ({taken.reviewer}) {verb} the run{customer}{corrected}. It goes on now.",
+        notes=notes,
     )
 
 

@@ -13,7 +13,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.attachments import INLINE_BYTES
 from models.email import workflow_id_for
-from sandbox.demo import contract_number, contract_pdf, make_email, raw_contract_email
+from sandbox.demo import (
+    contract_number,
+    contract_pdf,
+    make_email,
+    raw_contract_email,
+    unmatched_filename,
+)
 from settings import Settings
 from temporal_client import accepted_result
 from tests.helpers import Sims, finished, free_port, open_api
@@ -163,7 +169,7 @@ async def test_review_naming_an_unknown_customer_is_422(api: httpx.AsyncClient) 
 
 
 async def test_review_through_the_api_approves_a_waiting_run(api: httpx.AsyncClient) -> None:
-    answer = (await api.post(RUN, json=body(attachments=_renamed("合同_不认识的公司.pdf")))).json()
+    answer = (await api.post(RUN, json=body(attachments=_renamed(unmatched_filename())))).json()
     run = await finished(api, answer["workflow_id"])
     assert run["status"] == "MANUAL_REVIEW"
     assert run["review"]["reason"] == "CUSTOMER_MATCH_LOW_SCORE"

@@ -4,12 +4,14 @@ tampered, expired, used and stale links answer clear pages, never a 500."""
 import asyncio
 import re
 import time
+import uuid
 from typing import Any
 
 import httpx
 
+from matching.index import normalise_filename
 from models.email import EmailEvent
-from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.demo import contract_number, contract_pdf, make_email, unmatched_filename
 from settings import Settings
 from storage.signed_urls import sign_review_token
 from tests.helpers import Sims, finished
@@ -40,29 +42,33 @@ async def review_link(sims: Sims, workflow_id: str) -> str:
 
 
 def unknown_customer() -> EmailEvent:
-    email = make_email()
-    email.attachments[0].filename = "合同_不认识的公司.pdf"
-    return email
+    return make_email(filename=unmatched_filename())
 
 
 async def test_a_customer_review_is_decided_from_the_mails_link(
     api: httpx.AsyncClient, sims: Sims, dev_settings: Settings
 ) -> None:
-    workflow_id = await waiting(api, unknown_customer())
+    email = unknown_customer()
+    workflow_id = await waiting(api, email)
     link = await review_link(sims, workflow_id)
     shown = await api.get(link, headers={"X-API-Key": ""})
     assert shown.status_code == 200, shown.text
     html = shown.text
     assert "buyer@huadong.example" in html and "CUSTOMER_MATCH_LOW_SCORE" in html
     assert 'name="customer_id" value="C001"' in html  # the contact's own customer, offered
-    assert "合同_不认识的公司.pdf" in html and "/files/" in html
+    filename = email.attachments[0].filename
+    assert filename in html and "/files/" in html
+    alias = normalise_filename(filename)
+    assert f"The name “{alias}” will be remembered as a name of the customer you approve" in html
     tampered = link[:-3] + ("000" if not link.endswith("000") else "111")
     assert (await api.get(tampered)).status_code == 403
     form = {"decision": "approve", "customer_id": "C001", "comment": "checked by phone"}
     decided = await api.post(link, data=form)
     assert decided.status_code == 200 and "approved" in decided.text, decided.text
+    assert f"“{alias}” will be remembered as a name of 上海华东机械有限公司 (C001)" in decided.text
     run = await finished(api, workflow_id)
     assert run["status"] == "SUCCESS" and run["customer_id"] == "C001"
+    assert [(x["kind"], x["ref"]) for x in run["learned"]] == [("customer_alias", alias)]
     assert run["review"]["decision"]["reviewer"] == dev_settings.reviewer_email
     again = await api.get(link)
     assert again.status_code == 410 and "This link was used" in again.text
@@ -87,6 +93,24 @@ async def test_an_order_review_is_corrected_on_the_page(api: httpx.AsyncClient, 
     assert run["status"] == "SUCCESS", run
     sent = sims.erp_orders[run["idempotency_key"]]["order_payload"]
     assert [line["quantity"] for line in sent["lines"]] == ["10", "10"]  # type: ignore[index]
+
+
+async def test_the_order_page_says_what_a_corrected_code_will_teach(
+    api: httpx.AsyncClient, sims: Sims
+) -> None:
+    theirs = f"HD-{uuid.uuid4().hex[:6].upper()}"
+    workflow_id = await waiting(
+        api, make_email(pdf=contract_pdf(contract_number(), ("P-100", theirs)))
+    )
+    link = await review_link(sims, workflow_id)
+    html = (await api.get(link)).text
+    assert f"{theirs} will be remembered as the code you enter, for 上海华东机械有限公司" in html
+    assert "P-100 will be remembered" not in html  # a known line teaches nothing
+    decided = await api.post(link, data={"decision": "approve", "line-1-product_code": "P-200"})
+    assert decided.status_code == 200, decided.text
+    assert f"{theirs} will be remembered as P-200 for 上海华东机械有限公司" in decided.text
+    run = await finished(api, workflow_id)
+    assert run["status"] == "SUCCESS" and [x["ref"] for x in run["learned"]] == [theirs]
 
 
 async def test_expired_and_stale_links_answer_their_pages(

@@ -11,7 +11,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from models.runs import ReviewDecision, RunStatus, RunView
-from sandbox.demo import make_email
+from sandbox.demo import make_email, unmatched_filename
 from settings import SCOPES, Settings
 from tests.helpers import finished, open_api
 from workflows.sales_email import SalesEmailWorkflow
@@ -95,7 +95,7 @@ async def test_a_review_is_decided_by_the_keys_name_and_audited(
 ) -> None:
     submit = {"X-API-Key": KEYS["emails:submit"]}
     answer = await secured.post(
-        "/v1/orchestrations/sales-email/run", json=email("合同_不认识的公司.pdf"), headers=submit
+        "/v1/orchestrations/sales-email/run", json=email(unmatched_filename()), headers=submit
     )
     workflow_id = answer.json()["workflow_id"]
     anna = {"X-API-Key": REVIEWER_KEY}
@@ -131,7 +131,7 @@ async def test_a_review_decided_by_signal_is_audited_as_unverified(
     api: httpx.AsyncClient, dev_env: WorkflowEnvironment
 ) -> None:
     """The Web UI's signal carries a typed name: the audit has it, marked as no key's."""
-    submitted = email("合同_不认识的公司.pdf")
+    submitted = email(unmatched_filename())
     answer = await api.post("/v1/orchestrations/sales-email/run", json=submitted)
     workflow_id = answer.json()["workflow_id"]
     assert (await finished(api, workflow_id))["status"] == "MANUAL_REVIEW"

@@ -18,7 +18,7 @@ from api import reviews
 from models import run_contract as contract
 from models.codec import ENCODING, data_converter
 from models.runs import RunStatus
-from sandbox.demo import make_email
+from sandbox.demo import make_email, unmatched_filename
 from settings import Settings
 from storage.signed_urls import sign_review_token
 from tests.helpers import by_reference, open_api, running_worker, wait_for_review
@@ -38,7 +38,7 @@ async def test_a_waiting_run_is_read_while_no_worker_runs(
         dev_env.client.service_client, namespace=dev_env.client.namespace,
         data_converter=data_converter(KEY),
     )  # fmt: skip
-    email = make_email(filename="合同_某某不知名公司.pdf")
+    email = make_email(filename=unmatched_filename())
     async with running_worker(client, own):
         handle = await client.start_workflow(
             SalesEmailWorkflow.run, by_reference(email, own),

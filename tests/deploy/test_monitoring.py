@@ -49,3 +49,5 @@ def test_alerts_and_dashboard_name_only_series_we_serve() -> None:
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = set(SERIES.findall(rules + "\n".join(exprs)))
     assert used and used <= served(), used - served()
+    learning = set(SERIES.findall("\n".join(exprs))) & {"orders_total", "learned_refs_total"}
+    assert learning == {"orders_total", "learned_refs_total"}  # the touchless panels

@@ -5,19 +5,24 @@ approves it."""
 
 import uuid
 
+import httpx
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from matching.index import normalise_filename
 from models import masterdata_store as store
 from models.actions import Action
 from models.db import make_engine
 from models.masterdata import ProductRef, ProductRefBase
 from models.runs import ReviewDecision, RunStatus, RunView
-from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.demo import contract_number, contract_pdf, make_email, unmatched_filename
 from settings import Settings
 from tests.helpers import Sims, running_worker, start, wait_for_review
 from workflows.sales_email import SalesEmailWorkflow
+
+KEY = {"X-API-Key": "test-key"}
+MD = "/v1/masterdata"
 
 
 async def corrected(handle: WorkflowHandle[SalesEmailWorkflow, RunView], ours: str) -> RunView:
@@ -92,4 +97,67 @@ async def test_propose_learns_nothing_until_a_person_approves(
         third = await (
             await start(ts_env.client, proposing, make_email(pdf=contract(theirs)))
         ).result()
+        assert third.status == RunStatus.SUCCESS and third.review is None
+
+
+async def chosen(handle: WorkflowHandle[SalesEmailWorkflow, RunView], customer: str) -> RunView:
+    """Approve the customer review, naming `customer`."""
+    waiting = await wait_for_review(handle)
+    assert waiting.review is not None and waiting.review.reason == "CUSTOMER_MATCH_LOW_SCORE"
+    decision = ReviewDecision(decision="approve", reviewer="anna", customer_id=customer)
+    await handle.execute_update(SalesEmailWorkflow.review, decision)
+    return await handle.result()
+
+
+async def test_a_chosen_customer_learns_the_contracts_name_and_deleting_it_unlearns(
+    ts_env: WorkflowEnvironment, ts_worker: Settings, api_url: str
+) -> None:
+    name = unmatched_filename()
+    taught = await chosen(await start(ts_env.client, ts_worker, make_email(filename=name)), "C001")
+    assert taught.status == RunStatus.SUCCESS
+    [learned] = taught.learned
+    alias = normalise_filename(name)
+    assert (learned.kind, learned.ref, learned.customer_id, learned.active) == (
+        "customer_alias", alias, "C001", True)  # fmt: skip
+    async with httpx.AsyncClient(base_url=api_url, headers=KEY) as api:
+        customer = (await api.get(f"{MD}/customers/C001")).json()
+        [seen] = [a for a in customer["learned_aliases"] if a["alias"] == alias]
+        assert (seen["source"], seen["learned_from"], seen["created_by"], seen["active"]) == (
+            "learned", taught.workflow_id, "anna", True)  # fmt: skip
+        audit = (await api.get("/v1/audit", params={"target": "customers/C001"})).json()
+        assert any(a["action"] == "masterdata.learned" and alias in a["summary"] for a in audit)
+        second = await (await start(ts_env.client, ts_worker, make_email(filename=name))).result()
+        assert second.status == RunStatus.SUCCESS and second.review is None, second  # touchless
+        assert second.customer_id == "C001" and second.learned == []
+        unnamed = {k: v for k, v in customer.items() if k != "learned_aliases"}
+        assert (await api.put(f"{MD}/customers/C001", json=unnamed)).status_code == 200
+        kept = (await api.get(f"{MD}/customers/C001")).json()["learned_aliases"]
+        assert alias in [a["alias"] for a in kept]  # a write that does not name them keeps them
+        gone = await api.delete(f"{MD}/customers/C001/learned_aliases/{alias}")
+        assert gone.status_code == 204
+        again = await api.delete(f"{MD}/customers/C001/learned_aliases/{alias}")
+        assert again.status_code == 404 and alias in again.json()["detail"]
+    third = await start(ts_env.client, ts_worker, make_email(filename=name))
+    waiting = await wait_for_review(third)  # forgotten: reviewed again
+    assert waiting.review is not None and waiting.review.reason == "CUSTOMER_MATCH_LOW_SCORE"
+    await third.terminate("test done")
+
+
+async def test_a_proposed_alias_matches_nothing_until_approved(
+    ts_env: WorkflowEnvironment, settings: Settings, api_url: str
+) -> None:
+    proposing = settings.model_copy(
+        update={"learn_from_reviews": "propose", "task_queue": f"learn-{uuid.uuid4()}"}
+    )
+    name = unmatched_filename()
+    async with running_worker(ts_env.client, proposing):
+        first = await start(ts_env.client, proposing, make_email(filename=name))
+        [proposal] = (await chosen(first, "C001")).learned
+        assert proposal.kind == "customer_alias" and proposal.active is False
+        await chosen(await start(ts_env.client, proposing, make_email(filename=name)), "C001")
+        async with httpx.AsyncClient(base_url=api_url, headers=KEY) as api:
+            path = f"{MD}/customers/C001/learned_aliases/{proposal.ref}/approve"
+            approved = await api.post(path)
+            assert approved.status_code == 200, approved.text
+        third = await (await start(ts_env.client, proposing, make_email(filename=name))).result()
         assert third.status == RunStatus.SUCCESS and third.review is None

@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 from models.codec import PLAIN_CONVERTER
 from models.email import EmailEvent
 from models.runs import ReviewDecision, RunStatus, RunView
-from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.demo import contract_number, contract_pdf, make_email, unmatched_filename
 from sandbox.pdf import make_pdf
 from settings import Settings
 from tests.helpers import start, wait_for_review
@@ -98,16 +98,15 @@ def unauthenticated() -> EmailEvent:
     return make_email().model_copy(update={"auth_results": [verdict]})
 
 
-LOW_SCORE = "合同_某某不知名公司.pdf"
 # The baseline's runs: one per outcome, the reviews and an order correction.
 BASELINE_RUNS = [
     ("success", make_email(), None, RunStatus.SUCCESS),
     ("duplicate", make_email(), "again", RunStatus.SUCCESS),
     ("unknown_contact", make_email(sender="x@unknown.example"), None, RunStatus.UNKNOWN_CONTACT),
     ("ignored", make_email(subject="Invoice for October"), None, RunStatus.IGNORED),
-    ("review_approved", make_email(filename=LOW_SCORE), "approve", RunStatus.SUCCESS),
+    ("review_approved", make_email(filename=unmatched_filename()), "approve", RunStatus.SUCCESS),
     ("review_rejected", make_email(filename="采购合同_远航科技.pdf"), "reject", RunStatus.REJECTED),
-    ("review_expired", make_email(filename=LOW_SCORE), "wait", RunStatus.REVIEW_EXPIRED),
+    ("review_expired", make_email(filename=unmatched_filename()), "wait", RunStatus.REVIEW_EXPIRED),
     (
         "order_corrected",
         make_email(pdf=contract_pdf(contract_number("GUARD-ZERO"))),

@@ -11,7 +11,7 @@ from models.db import make_engine
 from models.migrate import upgrade
 from models.runs import AuditEvent, ReviewDecision, RunStatus
 from models.steps import Step
-from sandbox.demo import contract_number, contract_pdf, make_email
+from sandbox.demo import contract_number, contract_pdf, make_email, unmatched_filename
 from sandbox.pdf import make_pdf
 from settings import Settings
 from storage.blobs import BlobStore
@@ -84,7 +84,7 @@ async def test_mail_without_pdf_is_ignored(
 async def test_low_score_waits_for_review_and_approval_names_the_customer(
     ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
 ) -> None:
-    handle = await start(ts_env.client, ts_worker, make_email(filename="合同_某某不知名公司.pdf"))
+    handle = await start(ts_env.client, ts_worker, make_email(filename=unmatched_filename()))
     state = await wait_for_review(handle)
     assert state.review is not None
     assert state.review.reason == "CUSTOMER_MATCH_LOW_SCORE"
@@ -122,7 +122,7 @@ async def test_customer_contact_mismatch_goes_to_review_and_reject_ends_it(
 async def test_review_without_decision_is_reminded_then_expires(
     ts_env: WorkflowEnvironment, ts_worker: Settings, sims: Sims
 ) -> None:
-    handle = await start(ts_env.client, ts_worker, make_email(filename="合同_某某不知名公司.pdf"))
+    handle = await start(ts_env.client, ts_worker, make_email(filename=unmatched_filename()))
     result = await handle.result()  # the 72 h timer passes on the time-skipping server
     assert result.status == RunStatus.REVIEW_EXPIRED
     assert result.errors[-1].code == "CUSTOMER_MATCH_LOW_SCORE"
