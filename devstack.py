@@ -27,10 +27,10 @@ from models import run_contract as contract
 from models.db import make_engine
 from models.masterdata import Customer
 from models.migrate import upgrade
-from sandbox import dify, erp
+from sandbox import dify, erp, graph
 from sandbox.demo import demo_masterdata
 from sandbox.smtp import start_sink
-from settings import Settings
+from settings import MailboxConfig, Settings
 from storage.signed_urls import review_url
 from temporal_client import connect, sync_schedules
 from worker import build_worker, serve_metrics
@@ -213,6 +213,12 @@ async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Setting
         updates["erp_base_url"] = urls["ERP simulator"] = await stack.enter_async_context(
             serve(app)
         )
+    mailboxes = []
+    for mailbox in settings.mailboxes:
+        if mailbox.provider == "graph" and mailbox.graph_url == "sandbox":
+            mailbox = await _graph_simulator(stack, mailbox, urls)
+        mailboxes.append(mailbox)
+    updates["mailboxes"] = mailboxes
     if not settings.smtp_host:
         port = free_port()
         controller, _handler = start_sink("127.0.0.1", port, settings.data_dir / "mail")
@@ -220,6 +226,19 @@ async def simulators(stack: AsyncExitStack, settings: Settings) -> tuple[Setting
         updates.update(smtp_host="127.0.0.1", smtp_port=port)
         urls["SMTP sink"] = f"smtp://127.0.0.1:{port} (mails in {settings.data_dir / 'mail'})"
     return settings.model_copy(update=updates), urls
+
+
+async def _graph_simulator(
+    stack: AsyncExitStack, mailbox: MailboxConfig, urls: dict[str, str]
+) -> MailboxConfig:
+    """A Graph mailbox that names `"graph_url": "sandbox"` reads the Graph simulator."""
+    sim = graph.GraphSim(mailbox.client_id, mailbox.client_secret)
+    sim.url = await stack.enter_async_context(serve(graph.create_app(sim)))
+    urls[f"Graph simulator ({mailbox.name})"] = (
+        f"{sim.url} (deliver: POST {sim.url}/_sandbox/users/{mailbox.user}/messages, an .eml)"
+    )
+    token_url = f"{sim.url}/{mailbox.tenant_id}/oauth2/v2.0/token"
+    return mailbox.model_copy(update={"graph_url": f"{sim.url}/v1.0", "token_url": token_url})
 
 
 def load_demo_masterdata(settings: Settings) -> bool:

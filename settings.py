@@ -15,25 +15,77 @@ if TYPE_CHECKING:
 
 
 class MailboxConfig(BaseModel):
-    """One IMAP mailbox to poll (an entry of MCS_MAILBOXES)."""
+    """One mailbox to poll (an entry of MCS_MAILBOXES): IMAP (the default), Microsoft 365 through
+    Microsoft Graph (`provider: graph`), or POP3."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    host: str
-    port: int = 993
+    provider: Literal["imap", "graph", "pop3"] = "imap"
+    host: str = ""
+    port: int = 0  # 0: the provider's default (IMAP 993 or 143, POP3 995 or 110)
     tls: bool | Literal["starttls"] = True
     user: str
     password: str = Field(default="", repr=False)
     oauth2_token: str = Field(default="", repr=False)
     folder: str = "INBOX"
     poll_seconds: int = Field(default=60, ge=1)
-    after: str = Field(default="seen", pattern=r"^(seen|move:.+|keyword:[A-Za-z0-9$_.-]+)$")
+    after: str = Field(
+        default="", pattern=r"^(|seen|move:.+|keyword:[A-Za-z0-9$_.-]+|delete|keep)$"
+    )  # "": seen (IMAP, Graph) or keep (POP3)
     timeout_seconds: float = Field(default=30, gt=0)
+    # Microsoft Graph (an app registration with the Mail.ReadWrite application permission)
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = Field(default="", repr=False)
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    token_url: str = "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
+    notify: bool = False  # keep a change-notification subscription (needs MCS_PUBLIC_BASE_URL)
 
     @model_validator(mode="after")
-    def _credentials(self) -> "MailboxConfig":
+    def _provider(self) -> "MailboxConfig":
+        allowed = {"imap": ("seen", "move", "keyword"), "graph": ("seen", "move"),
+                   "pop3": ("delete", "keep")}[self.provider]  # fmt: skip
+        self.after = self.after or ("keep" if self.provider == "pop3" else "seen")
+        if self.after.partition(":")[0] not in allowed:
+            raise ValueError(
+                f"mailbox {self.name}: after {self.after!r} is not one of {', '.join(allowed)}"
+                f" for {self.provider}"
+            )
+        if self.provider == "graph":
+            missing = [
+                f for f in ("tenant_id", "client_id", "client_secret") if not getattr(self, f)
+            ]
+            if missing:
+                raise ValueError(f"mailbox {self.name}: Graph needs {', '.join(missing)}")
+            if self.folder == "INBOX":
+                self.folder = "inbox"  # Graph's well-known name
+            self.token_url = self.token_url.replace("{tenant_id}", self.tenant_id)
+            return self
+        if not self.host:
+            raise ValueError(f"mailbox {self.name}: set host")
         if not self.password and not self.oauth2_token:
             raise ValueError(f"mailbox {self.name}: set password or oauth2_token")
+        if not self.port:
+            secure = self.tls is True
+            self.port = {"imap": 993 if secure else 143, "pop3": 995 if secure else 110}[
+                self.provider
+            ]
         return self
+
+    @property
+    def address(self) -> str:
+        """Where the mailbox is read, for notes and logs (no secret)."""
+        if self.provider == "graph":
+            return f"graph {self.user}/{self.folder}"
+        return f"{self.provider} {self.user}@{self.host}/{self.folder}"
+
+
+def _secure(*urls: str) -> bool:
+    """Every URL is https, or http on this machine (a simulator)."""
+    for url in urls:
+        parsed = urlsplit(url)
+        if parsed.scheme != "https" and parsed.hostname not in LOOPBACK_HOSTS:
+            return False
+    return True
 
 
 SCOPES = (
@@ -160,7 +212,9 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret of these settings, masked wherever a log line would show it."""
-        mailboxes = [s for m in self.mailboxes for s in (m.password, m.oauth2_token)]
+        mailboxes = [
+            s for m in self.mailboxes for s in (m.password, m.oauth2_token, m.client_secret)
+        ]
         remote = (self.dify_contract_app_key, self.dify_order_app_key, self.erp_api_key)
         named = (
             self.file_url_secret, self.payload_key, self.smtp_password, self.temporal_api_key,
@@ -201,7 +255,10 @@ class Settings(BaseSettings):
             problems.append("MCS_PAYLOAD_KEY is not set (histories would hold mails in clear)")
         for mailbox in self.mailboxes:
             if mailbox.tls is False and (mailbox.password or mailbox.oauth2_token):
-                problems.append(f"mailbox {mailbox.name}: credentials over plain-text IMAP")
+                kind = mailbox.provider.upper()
+                problems.append(f"mailbox {mailbox.name}: credentials over plain-text {kind}")
+            if mailbox.provider == "graph" and not _secure(mailbox.graph_url, mailbox.token_url):
+                problems.append(f"mailbox {mailbox.name}: Graph or token URL over plain http")
         if self.smtp_password and self.smtp_tls == "off":
             problems.append("MCS_SMTP_PASSWORD over plain-text SMTP (MCS_SMTP_TLS=off)")
         return problems + self._exposure_problems()

@@ -161,7 +161,7 @@ def schedule_for(mailbox: MailboxConfig, task_queue: str) -> Schedule:
         policy=SchedulePolicy(
             overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=5)
         ),
-        state=ScheduleState(note=f"poll {mailbox.user}@{mailbox.host}/{mailbox.folder}"),
+        state=ScheduleState(note=f"poll {mailbox.address}"),
     )
 
 

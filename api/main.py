@@ -26,6 +26,7 @@ from api.routes import (
     customers,
     emails,
     files,
+    graph_webhook,
     health,
     masterdata,
     orchestrations,
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 ROUTERS = [orchestrations.stats_router] + [
     m.router
     for m in (
-        orchestrations, emails, webhooks, masterdata, customers, contacts, companies, products,
+        orchestrations, emails, webhooks, graph_webhook, masterdata, customers, contacts, companies,
+        products,
         product_refs,
         audit, files, codec, health, review_pages,
     )

@@ -3,12 +3,13 @@
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from models.errors import Conflict, Invalid, NotFound, Problem, TooLarge, Unavailable
+from models.errors import Conflict, Forbidden, Invalid, NotFound, Problem, TooLarge, Unavailable
 
 STATUS: dict[type[Problem], int] = {
     Invalid: 422,
     TooLarge: 413,
     NotFound: 404,
+    Forbidden: 403,
     Conflict: 409,
     Unavailable: 503,
 }

@@ -1,4 +1,5 @@
-"""Mailbox intake at volume: 1,000 messages in a real Dovecot, ingested by the poll activity.
+"""Mailbox intake at volume: 1,000 messages in a real Dovecot (`--provider imap`, the default) or
+the Microsoft Graph simulator (`--provider graph`), ingested by the poll activity.
 
 Prints the time to ingest them all (recorded, PDF stored, run started, message marked; target
 under 60 s) with two pollers racing on one mailbox, and the number of duplicate runs (must be 0).
@@ -11,13 +12,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from imap_tools import MailBoxUnencrypted
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.mailbox import MailboxActivities  # noqa: E402
+from devstack import free_port, serve  # noqa: E402
 from mail.ingest import Ingester  # noqa: E402
 from models import run_contract as contract  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
@@ -26,6 +31,8 @@ from models.ingest import PollInput, PollResult  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from sandbox.demo import contract_message
 from sandbox.dovecot import dovecot_server  # noqa: E402
+from sandbox.graph import GraphSim  # noqa: E402
+from sandbox.graph import create_app as graph_app  # noqa: E402
 from settings import MailboxConfig, Settings  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
 from temporal_client import blocking_starter  # noqa: E402
@@ -44,24 +51,45 @@ async def poll_until_empty(activities: MailboxActivities, name: str) -> int:
             return seen
 
 
-async def main(count: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="mcs-intake-"))
+@asynccontextmanager
+async def filled(provider: str, count: int) -> AsyncIterator[MailboxConfig]:
+    """A mailbox holding `count` contract mails, on a server started for the bench."""
+    started = time.perf_counter()
+    if provider == "graph":
+        sim = GraphSim()
+        async with serve(graph_app(sim), free_port()) as url:
+            sim.url = url
+            for _ in range(count):
+                sim.add(
+                    "bench@contoso.example", contract_message(f"<{uuid.uuid4()}@bench.example>")
+                )
+            print(f"delivered {count} messages to the Graph simulator in "
+                  f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+            yield MailboxConfig(
+                name="bench", provider="graph", tenant_id="bench", client_id=sim.client_id,
+                client_secret=sim.client_secret, user="bench@contoso.example",
+                graph_url=f"{url}/v1.0", token_url=f"{url}/{{tenant_id}}/oauth2/v2.0/token",
+            )  # fmt: skip
+        return
     with dovecot_server() as imap:
         mailbox = MailboxConfig(
             name="bench", host=imap.host, port=imap.port, tls=False, user="bench@mcs.example",
             password=imap.password,
         )  # fmt: skip
-        settings = Settings(data_dir=root, mailboxes=[mailbox], task_queue="intake-bench")
-        upgrade(settings.db_url)
-        from imap_tools import MailBoxUnencrypted
-
-        started = time.perf_counter()
         with MailBoxUnencrypted(imap.host, imap.port, timeout=30).login(
             mailbox.user, mailbox.password
         ) as box:
             for _ in range(count):
                 box.append(contract_message(f"<{uuid.uuid4()}@bench.example>"), "INBOX")
         print(f"appended {count} messages to Dovecot in {time.perf_counter() - started:.1f} s")
+        yield mailbox
+
+
+async def main(count: int, provider: str) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mcs-intake-"))
+    async with filled(provider, count) as mailbox:
+        settings = Settings(data_dir=root, mailboxes=[mailbox], task_queue="intake-bench")
+        upgrade(settings.db_url)
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=shutil.which("temporal", path=str(BIN)),
             data_converter=PLAIN_CONVERTER, search_attributes=contract.SEARCH_ATTRIBUTES,
@@ -80,8 +108,8 @@ async def main(count: int) -> None:
             query = "WorkflowType = 'SalesEmailWorkflow'"
             ids = [run.id async for run in env.client.list_workflows(query)]
             rate = len(rows) / seconds
-            print(f"ingested {len(rows)} messages in {seconds:.1f} s with 2 racing pollers "
-                  f"({rate:.0f} messages/s; target < 60 s); polls saw {seen}")  # fmt: skip
+            print(f"{provider}: ingested {len(rows)} messages in {seconds:.1f} s with 2 racing "
+                  f"pollers ({rate:.0f} messages/s; target < 60 s); polls saw {seen}")  # fmt: skip
             print(f"runs started: {len(ids)}, distinct: {len(set(ids))}, "
                   f"duplicate runs: {len(ids) - len(set(ids))} (must be 0)")  # fmt: skip
             again = await poll_until_empty(pollers[0], "bench")
@@ -92,4 +120,6 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
-    asyncio.run(main(parser.parse_args().messages))
+    parser.add_argument("--provider", choices=["imap", "graph"], default="imap")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.messages, arguments.provider))

@@ -1,14 +1,16 @@
 """IMAP as MCS uses it: log in, fetch sizes and exact bytes by UID, mark a handled message."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools import AND, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, U
 
+from mail.ingest import Ingester
+from mail.sources import Item
 from mail.tls import tls_context, verified
-from settings import MailboxConfig
+from settings import MailboxConfig, Settings
 
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -83,3 +85,65 @@ def apply_action(box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
         box.client.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
         if "UIDPLUS" in box.client.capabilities:
             box.client.uid("EXPUNGE", str(uid))
+
+
+class ImapSource:
+    """An IMAP folder as a mailbox source: new messages are those above the stored UID."""
+
+    provider = "imap"
+
+    def __init__(
+        self,
+        box: BaseMailBox,
+        config: MailboxConfig,
+        ingester: Ingester,
+        resumed: Callable[[int], int],
+    ) -> None:
+        self._box, self._config, self._ingester = box, config, ingester
+        self.validity = int(box.folder.status(config.folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+        self.last = ingester.position(config, self.validity, resumed(self.validity))
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        config: MailboxConfig,
+        settings: Settings,
+        ingester: Ingester,
+        resumed: Callable[[int], int],
+    ) -> Iterator["ImapSource"]:
+        """The folder, with the `move:` target and the quarantine folder created if missing."""
+        with open_mailbox(config, settings.ca_file) as box:
+            box.folder.set(config.folder)
+            target = config.after.partition(":")[2] if config.after.startswith("move:") else ""
+            for folder in {target, settings.mailbox_quarantine} - {""}:
+                if not box.folder.exists(folder):
+                    box.folder.create(folder)
+            yield cls(box, config, ingester, resumed)
+
+    def pending(self, limit: int) -> list[Item]:
+        found = self._box.uids(AND(uid=U(str(self.last + 1), "*")), charset=None)
+        uids = sorted(u for u in map(int, found) if u > self.last)[:limit]
+        sizes = fetch_sizes(self._box, uids)
+        return [Item(str(uid), uid, sizes.get(uid, 0)) for uid in uids]
+
+    def fetch(self, item: Item) -> tuple[bytes, datetime | None]:
+        return fetch_raw(self._box, item.uid)
+
+    def mark(self, item: Item) -> None:
+        apply_action(self._box, self._config, item.uid)
+
+    def quarantine(self, item: Item, folder: str) -> None:
+        """Moved to `folder` when set, else handled like any other (`after`), so no later poll
+        stops at it."""
+        config = self._config
+        if folder:
+            config = config.model_copy(update={"after": f"move:{folder}"})
+        apply_action(self._box, config, item.uid)
+
+    def handled(self, item: Item) -> None:
+        self._ingester.advance(self._config, self.validity, item.uid)
+        self.last = max(self.last, item.uid)
+
+    def finish(self, complete: bool) -> None:
+        """Nothing to keep: the UID position moved with each message."""

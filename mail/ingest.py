@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mail.budget import parse_within_budget
 from mail.mime import UnreadableMessage
@@ -60,37 +60,42 @@ class Ingester:
                 session.add(state)
                 session.commit()
 
-    def reject(
-        self, config: MailboxConfig, validity: int, uid: int, size: int, reason: str
-    ) -> None:
+    def reject(self, position: Position, size: int, reason: str, item_id: str = "") -> None:
         """Record a message that will not be processed, with the reason (it is not retried)."""
-        self.reject_position((config.name, config.folder, validity, uid), size, reason)
+        self.reject_position(position, size, reason, item_id)
 
-    def ingest(self, raw: bytes, position: Position, received: datetime | None) -> str:
+    def ingest(
+        self,
+        raw: bytes,
+        position: Position,
+        received: datetime | None,
+        provider: str = "imap",
+        item_id: str = "",
+    ) -> str:
         """Store, record and start one message: "started", "duplicates" or "rejected"."""
         mailbox, folder, _validity, uid = position
         try:
             parsed = parse_within_budget(raw)
         except Exception as error:  # hostile or broken MIME: this message, never the mailbox
-            self.reject_position(position, len(raw), f"unreadable: {_reason(error)}")
+            self.reject_position(position, len(raw), f"unreadable: {_reason(error)}", item_id)
             return "rejected"
         limit = self._settings.max_attachment_bytes
         too_big = [a.filename for a in parsed.event.attachments if a.size > limit]
         if too_big:
             reason = f"attachments over {limit} bytes: {', '.join(too_big)}"
-            self.reject_position(position, len(raw), reason)
+            self.reject_position(position, len(raw), reason, item_id)
             return "rejected"
         for data in [raw, *parsed.payloads]:
             self._store.put(data)
         event = parsed.event.model_copy(
-            update={"provider": "imap", "account": mailbox, "folder": folder, "uid": str(uid),
-                    "received_at": received or parsed.event.received_at}
+            update={"provider": provider, "account": mailbox, "folder": folder,
+                    "uid": item_id or str(uid), "received_at": received or parsed.event.received_at}
         )  # fmt: skip
         workflow_id = workflow_id_for(event.message_id)
         digest = hashlib.sha256(raw).hexdigest()
         message_id = normalise_message_id(event.message_id)
         known = self._record(
-            position, digest, message_id, workflow_id, IngestStatus.RECORDED, len(raw)
+            position, digest, message_id, workflow_id, IngestStatus.RECORDED, len(raw), item_id
         )
         try:
             answer = self._start(event)
@@ -101,9 +106,39 @@ class Ingester:
         self._set_status(digest, IngestStatus.STARTED, only_from=IngestStatus.RECORDED)
         return "duplicates" if known or answer.duplicate else "started"
 
-    def reject_position(self, position: Position, size: int, reason: str) -> None:
+    def reject_position(
+        self, position: Position, size: int, reason: str, item_id: str = ""
+    ) -> None:
         key = hashlib.sha256(f"rejected:{position}".encode()).hexdigest()
-        self._record(position, key, "", "", IngestStatus.REJECTED, size, reason)
+        self._record(position, key, "", "", IngestStatus.REJECTED, size, item_id, reason)
+
+    def handled_items(self, config: MailboxConfig, keys: list[str]) -> dict[str, str]:
+        """The status of each of `keys` (provider ids) this mailbox recorded; absent: new."""
+        found: dict[str, str] = {}
+        with Session(self._engine) as session:
+            for start in range(0, len(keys), 500):
+                query = select(IngestedMessage.item_id, IngestedMessage.status).where(
+                    IngestedMessage.mailbox == config.name,
+                    col(IngestedMessage.item_id).in_(keys[start : start + 500]),
+                )
+                for item_id, status in session.exec(query):
+                    if found.get(item_id) != IngestStatus.DONE:
+                        found[item_id] = status
+        return found
+
+    def cursor(self, config: MailboxConfig) -> str:
+        """Where the mailbox's next poll reads on (a Graph delta link; "": from the start)."""
+        with Session(self._engine) as session:
+            state = session.get(MailboxState, (config.name, config.folder))
+            return state.cursor if state is not None else ""
+
+    def keep_cursor(self, config: MailboxConfig, cursor: str) -> None:
+        with Session(self._engine) as session:
+            state = session.get(MailboxState, (config.name, config.folder))
+            state = state or MailboxState(mailbox=config.name, folder=config.folder)
+            state.cursor, state.updated_at = cursor, utcnow()
+            session.add(state)
+            session.commit()
 
     def done(self, raw: bytes) -> None:
         """The mailbox action is applied: the message is fully handled."""
@@ -111,13 +146,14 @@ class Ingester:
 
     def _record(
         self, position: Position, digest: str, message_id: str, workflow_id: str,
-        status: IngestStatus, size: int, reason: str = "",
+        status: IngestStatus, size: int, item_id: str = "", reason: str = "",
     ) -> bool:  # fmt: skip
         """Insert the row; True when this content (or position) was recorded before."""
         mailbox, folder, validity, uid = position
         row = IngestedMessage(
-            mailbox=mailbox, folder=folder, uidvalidity=validity, uid=uid, content_sha256=digest,
-            message_id=message_id, workflow_id=workflow_id, status=status, reason=reason, size=size,
+            mailbox=mailbox, folder=folder, uidvalidity=validity, uid=uid, item_id=item_id,
+            content_sha256=digest, message_id=message_id, workflow_id=workflow_id, status=status,
+            reason=reason, size=size,
         )  # fmt: skip
         with Session(self._engine) as session:
             session.add(row)

@@ -47,6 +47,10 @@ class NotFound(Problem):
     """What the request names does not exist (HTTP 404)."""
 
 
+class Forbidden(Problem):
+    """The request proves no right to what it asks (HTTP 403)."""
+
+
 class Conflict(Problem):
     """The request does not fit the state of what it names now (HTTP 409)."""
 

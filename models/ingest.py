@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.masterdata import utcnow
@@ -31,6 +31,7 @@ class MailboxState(SQLModel, table=True):
     folder: str = Field(primary_key=True)
     uidvalidity: int = 0
     last_uid: int = 0
+    cursor: str = Field(default="", sa_type=Text)  # a Graph delta link: where the next poll reads
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
@@ -46,7 +47,8 @@ class IngestedMessage(SQLModel, table=True):
     mailbox: str
     folder: str
     uidvalidity: int
-    uid: int
+    uid: int = Field(sa_type=BigInteger)  # IMAP: the UID; Graph, POP3: a number of item_id
+    item_id: str = Field(default="", index=True)  # the provider's id: Graph id, POP3 UIDL
     content_sha256: str = Field(unique=True, index=True)
     message_id: str = Field(default="", index=True)
     workflow_id: str = Field(default="", index=True)

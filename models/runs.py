@@ -179,7 +179,9 @@ class RunRecord(SQLModel, table=True):
     customer_id: str | None = SQLField(default=None, index=True)
     sales_order_no: str | None = None
     result: dict[str, object] = SQLField(default_factory=dict, sa_column=Column(JSON))
-    updated_at: datetime = SQLField(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = SQLField(
+        default_factory=utcnow, sa_type=DateTime(timezone=True), index=True
+    )  # when the run finished, for GET /v1/stats
     blobs: list[str] = SQLField(default_factory=list, sa_column=Column(JSON))  # its files' sha256
     purged_at: datetime | None = SQLField(default=None, sa_type=DateTime(timezone=True))
 

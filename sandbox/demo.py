@@ -141,6 +141,17 @@ def raw_contract_email(
     return message.as_bytes()
 
 
+def reply_message(message_id: str | None = None) -> bytes:
+    """A raw reply of a known buyer without a contract (its run ends IGNORED)."""
+    message = EmailMessage()
+    message["From"] = "Li Lei <buyer@huadong.example>"
+    message["To"] = SALES_MAILBOX
+    message["Subject"] = "Re: delivery next week"
+    message["Message-ID"] = message_id or f"<{uuid.uuid4()}@huadong.example>"
+    message.set_content("Thanks, see you next week.")
+    return message.as_bytes()
+
+
 def contract_message(message_id: str | None = None, pdf: bytes | None = None) -> bytes:
     """A raw contract email of its own contract no. (as a mailbox receives many)."""
     return raw_contract_email(

@@ -1,4 +1,5 @@
-"""A real Dovecot IMAP server (Debian's dovecot-imapd) on a free loopback port, for tests."""
+"""A real Dovecot IMAP and POP3 server (Debian's dovecot-imapd and dovecot-pop3d) on free loopback
+ports, for tests."""
 
 import grp
 import os
@@ -19,7 +20,8 @@ CONFIG = """\
 instance_name = mcs{port}
 base_dir = {root}/run
 state_dir = {root}/state
-protocols = imap
+protocols = {protocols}
+pop3_uidl_format = %08Xu%08Xv
 listen = 127.0.0.1
 {ssl}
 disable_plaintext_auth = no
@@ -60,8 +62,23 @@ service imap-login {{
     port = {tls_port}
   }}
 }}
-service anvil {{
+{pop3}service anvil {{
   chroot =
+}}
+"""
+
+
+POP3_BINARY = "/usr/lib/dovecot/pop3"
+POP3_SERVICE = """\
+service pop3-login {{
+  chroot =
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
 }}
 """
 
@@ -73,6 +90,7 @@ class Imap:
     user: str
     password: str
     tls_port: int = 0  # IMAP over TLS, when the server was given a certificate
+    pop3_port: int = 0  # POP3 (plain and STLS), when dovecot-pop3d is installed
 
 
 def _identity() -> dict[str, object]:
@@ -116,11 +134,21 @@ def dovecot_server(tls: tuple[Path, Path] | None = None) -> Iterator[Imap]:
         os.chown(root / sub, int(str(identity["mail_uid"])), int(str(identity["mail_gid"])))
     config = root / "dovecot.conf"
     tls_port = free_port() if tls else 0
+    pop3_port = free_port() if os.path.exists(POP3_BINARY) else 0
+    pop3 = POP3_SERVICE.format(port=pop3_port) if pop3_port else ""
+    protocols = "imap pop3" if pop3_port else "imap"
     ssl = f"ssl = yes\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}" if tls else "ssl = no"
     config.write_text(
         CONFIG.format(
-            root=root, port=port, password="secret", ssl=ssl, tls_port=tls_port, **identity
-        )
+            root=root,
+            port=port,
+            password="secret",
+            ssl=ssl,
+            tls_port=tls_port,
+            protocols=protocols,
+            pop3=pop3,
+            **identity,
+        )  # fmt: skip
     )
     process = subprocess.Popen(
         [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -134,6 +162,7 @@ def dovecot_server(tls: tuple[Path, Path] | None = None) -> Iterator[Imap]:
             user="sales@mcs.example",
             password="secret",
             tls_port=tls_port,
+            pop3_port=pop3_port,
         )
     finally:
         stop_process(process)

@@ -96,7 +96,7 @@ async def test_invalid_settings_are_one_line_naming_the_variable(settings: Setti
     code, output = await mcs(settings, "runs", MCS_MAILBOXES='[{"name": "x"}]')
     assert code == 1 and "Traceback" not in output
     [line] = output.strip().splitlines()
-    assert line.startswith("mcs: invalid settings: MCS_MAILBOXES.0.HOST: Field required")
+    assert line.startswith("mcs: invalid settings: MCS_MAILBOXES.0.USER: Field required")
 
 
 async def test_runs_show_prints_a_run_with_its_timeline(

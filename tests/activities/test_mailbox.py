@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from imap_tools import AND, BaseMailBox, MailBoxUnencrypted
+from imap_tools import AND, MailBoxUnencrypted
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.mailbox import MailboxActivities
 from mail.ingest import Ingester
+from mail.sources import Item, Source
 from models.db import make_engine
 from models.email import workflow_id_for
 from models.ingest import IngestStatus, PollInput, PollResult
@@ -172,7 +173,7 @@ async def test_uidvalidity_rotation_does_not_ingest_again(
 class CrashBeforeAction(MailboxActivities):
     """Dies after the run was started and before the mailbox action, as a killed worker would."""
 
-    def _apply(self, box: BaseMailBox, config: MailboxConfig, uid: int) -> None:
+    def _mark(self, source: Source, item: Item) -> None:
         raise ConnectionResetError("worker killed")
 
 

@@ -54,3 +54,10 @@ def test_every_bench_runs_at_a_tiny_size(name: str) -> None:
 
 def test_every_bench_but_the_floor_worker_has_a_tiny_size() -> None:
     assert set(BENCHES) - set(TINY) == {"floor.py"}  # started by e2e.py
+
+
+def test_the_intake_bench_reads_a_graph_mailbox() -> None:
+    binary("temporal")
+    out = bench("intake.py", "--messages", "10", "--provider", "graph")
+    assert "graph: ingested 10 messages" in out and "duplicate runs: 0 (must be 0)" in out, out
+    assert "a further poll saw 0 messages" in out, out
