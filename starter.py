@@ -176,7 +176,7 @@ def sandbox(settings: Settings, args: argparse.Namespace) -> None:
     """Run one simulator in the foreground (for `docker compose` and the end-to-end tests)."""
     import uvicorn
 
-    from sandbox import dify, erp
+    from sandbox import dify, erp, graph
     from sandbox.smtp import start_sink
 
     if args.system == "smtp":
@@ -186,11 +186,14 @@ def sandbox(settings: Settings, args: argparse.Namespace) -> None:
         finally:
             controller.stop()
         return
-    app = (
-        dify.create_app(settings.dify_contract_app_key, settings.dify_order_app_key)
-        if args.system == "dify"
-        else erp.create_app(settings.erp_api_key, settings.data_dir / erp.ORDER_BOOK)
-    )
+    if args.system == "graph":  # client id mcs-app, secret mcs-app-secret
+        sim = graph.GraphSim()
+        sim.url = f"http://127.0.0.1:{args.port}"
+        app = graph.create_app(sim)
+    elif args.system == "dify":
+        app = dify.create_app(settings.dify_contract_app_key, settings.dify_order_app_key)
+    else:
+        app = erp.create_app(settings.erp_api_key, settings.data_dir / erp.ORDER_BOOK)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
@@ -365,7 +368,7 @@ def _parser() -> argparse.ArgumentParser:
     sub["masterdata"].add_argument("--replace", action="store_true", help="delete what it lacks")
     sub["schedules"].add_argument("action", choices=["sync"])
     sub["db"].add_argument("action", choices=["upgrade"])
-    sub["sandbox"].add_argument("system", choices=["dify", "erp", "smtp"])
+    sub["sandbox"].add_argument("system", choices=["dify", "erp", "smtp", "graph"])
     sub["sandbox"].add_argument("--port", type=int, required=True)
     return parser
 

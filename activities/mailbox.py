@@ -62,6 +62,8 @@ class MailboxActivities:
             self._ingester.reject(position, item.size, reason, key)
             source.quarantine(item, self._settings.mailbox_quarantine)
             return "rejected"
+        if self._ingester.finished(position):  # a racing poll took it since the listing
+            return "duplicates"
         try:
             raw, received = source.fetch(item)
         except LookupError:  # deleted by someone else since the listing: nothing to take

@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from imap_tools import MailBoxUnencrypted
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.mailbox import MailboxActivities  # noqa: E402
-from devstack import free_port, serve  # noqa: E402
+from devstack import free_port, spawn, stop_process, wait_for_port  # noqa: E402
 from mail.ingest import Ingester  # noqa: E402
 from models import run_contract as contract  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
@@ -31,8 +32,6 @@ from models.ingest import PollInput, PollResult  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from sandbox.demo import contract_message
 from sandbox.dovecot import dovecot_server  # noqa: E402
-from sandbox.graph import GraphSim  # noqa: E402
-from sandbox.graph import create_app as graph_app  # noqa: E402
 from settings import MailboxConfig, Settings  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
 from temporal_client import blocking_starter  # noqa: E402
@@ -55,21 +54,28 @@ async def poll_until_empty(activities: MailboxActivities, name: str) -> int:
 async def filled(provider: str, count: int) -> AsyncIterator[MailboxConfig]:
     """A mailbox holding `count` contract mails, on a server started for the bench."""
     started = time.perf_counter()
-    if provider == "graph":
-        sim = GraphSim()
-        async with serve(graph_app(sim), free_port()) as url:
-            sim.url = url
-            for _ in range(count):
-                sim.add(
-                    "bench@contoso.example", contract_message(f"<{uuid.uuid4()}@bench.example>")
-                )
+    if provider == "graph":  # the simulator in a process of its own, as Dovecot is
+        port = free_port()
+        mcs = str(Path(sys.executable).parent / "mcs")
+        command = [mcs, "sandbox", "graph", "--port", str(port)]
+        server = spawn(command, Path(tempfile.gettempdir()) / "mcs-graph-sim.log")
+        url, user = f"http://127.0.0.1:{port}", "bench@contoso.example"
+        try:
+            await wait_for_port(port)
+            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                for _ in range(count):
+                    raw = contract_message(f"<{uuid.uuid4()}@bench.example>")
+                    sent = await http.post(f"/_sandbox/users/{user}/messages", content=raw)
+                    sent.raise_for_status()
             print(f"delivered {count} messages to the Graph simulator in "
                   f"{time.perf_counter() - started:.1f} s")  # fmt: skip
             yield MailboxConfig(
-                name="bench", provider="graph", tenant_id="bench", client_id=sim.client_id,
-                client_secret=sim.client_secret, user="bench@contoso.example",
-                graph_url=f"{url}/v1.0", token_url=f"{url}/{{tenant_id}}/oauth2/v2.0/token",
+                name="bench", provider="graph", tenant_id="bench", client_id="mcs-app",
+                client_secret="mcs-app-secret", user=user, graph_url=f"{url}/v1.0",
+                token_url=f"{url}/{{tenant_id}}/oauth2/v2.0/token",
             )  # fmt: skip
+        finally:
+            stop_process(server)
         return
     with dovecot_server() as imap:
         mailbox = MailboxConfig(

@@ -112,6 +112,19 @@ class Ingester:
         key = hashlib.sha256(f"rejected:{position}".encode()).hexdigest()
         self._record(position, key, "", "", IngestStatus.REJECTED, size, item_id, reason)
 
+    def finished(self, position: Position) -> bool:
+        """Whether the message at `position` is handled already (a racing poll took it)."""
+        mailbox, folder, validity, uid = position
+        with Session(self._engine) as session:
+            query = select(IngestedMessage.status).where(
+                IngestedMessage.mailbox == mailbox,
+                IngestedMessage.folder == folder,
+                IngestedMessage.uidvalidity == validity,
+                IngestedMessage.uid == uid,
+            )
+            status = session.exec(query).first()
+        return status in (IngestStatus.DONE, IngestStatus.REJECTED)
+
     def handled_items(self, config: MailboxConfig, keys: list[str]) -> dict[str, str]:
         """The status of each of `keys` (provider ids) this mailbox recorded; absent: new."""
         found: dict[str, str] = {}
