@@ -38,7 +38,8 @@ async def graph_notification(
     notifications that carry its clientState (403 for any that does not: nothing triggered)."""
     config = _mailbox(settings, mailbox)
     if validation_token is not None:
-        return PlainTextResponse(validation_token, status_code=200)
+        # echoed as Graph asks; never sniffed as HTML by a browser someone sent here
+        return PlainTextResponse(validation_token, headers={"X-Content-Type-Options": "nosniff"})
     try:
         notes = (await request.json())["value"]
         states = [str(note.get("clientState", "")) for note in notes]

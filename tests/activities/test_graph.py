@@ -22,7 +22,7 @@ from mail.sources import Item, Source
 from models.email import workflow_id_for
 from models.ingest import IngestedMessage, IngestStatus
 from models.runs import RunStatus, RunView
-from sandbox.demo import contract_message, reply_message
+from sandbox.demo import contract_message, contract_pdf, reply_message
 from sandbox.graph import GraphSim, expires_soon
 from sandbox.graph import create_app as graph_app
 from sandbox.hostile import deep_nesting
@@ -115,6 +115,26 @@ async def test_runs_through_the_schedule_one_quarantine_and_a_later_mail(
     named = {folder_id: name for folder_id, name in box.folders.items()}
     where = sorted(named[m.folder] for m in box.messages.values())
     assert where == ["Processed", "Processed", "Processed", "Quarantine"]
+
+
+async def test_an_oversized_message_is_rejected_without_being_held_whole(
+    settings: Settings, graph: GraphSim, dev_env: WorkflowEnvironment
+) -> None:
+    configured = configure(settings, graph).model_copy(
+        update={"max_attachment_bytes": 20_000, "mailbox_quarantine": "Quarantine"}
+    )
+    big = contract_message(
+        f"<{uuid.uuid4()}@x.example>", pdf=contract_pdf("HT-BIG", pad_to=1_200_000)
+    )
+    graph.add(user(configured), big)
+    first = await poll(configured, dev_env.client)
+    second = await poll(configured, dev_env.client)
+    assert (first.rejected, first.started, second.seen) == (1, 0, 0)
+    [row] = rows(configured, dev_env.client)
+    assert row.status == IngestStatus.REJECTED and "over the limit" in row.reason
+    box = graph.box(user(configured))
+    [message] = box.messages.values()
+    assert box.folders[message.folder] == "Quarantine"
 
 
 class CrashBeforeMark(MailboxActivities):
@@ -213,6 +233,9 @@ async def test_notifications_trigger_the_poll_and_a_wrong_client_state_is_refuse
             echoed = await http.post(hook, params={"validationToken": "a <b>&c"})
             assert echoed.status_code == 200 and echoed.text == "a <b>&c"
             assert echoed.headers["content-type"].startswith("text/plain")
+            assert echoed.headers["x-content-type-options"] == "nosniff"
+            long = await http.post(hook, params={"validationToken": "x" * 2000})
+            assert long.status_code == 422
             assert (await http.post("/v1/webhooks/graph/nobody", json={})).status_code == 404
             await poll(configured, dev_env.client)  # the first poll subscribes (handshake)
             [subscription] = [s for s in graph.subscriptions.values()
