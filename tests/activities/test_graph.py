@@ -18,7 +18,6 @@ from activities.mailbox import MailboxActivities
 from api.main import create_app
 from devstack import free_port, listen, serve
 from mail.graph import client_state
-from mail.sources import Item, Source
 from models.email import workflow_id_for
 from models.ingest import IngestedMessage, IngestStatus
 from models.runs import RunStatus, RunView
@@ -28,7 +27,7 @@ from sandbox.graph import create_app as graph_app
 from sandbox.hostile import deep_nesting
 from settings import MailboxConfig, Settings
 from temporal_client import PREFIX, sync_schedules
-from tests.activities.test_mailbox import ingester, poll
+from tests.activities.test_mailbox import CrashBeforeMark, ingester, poll
 from tests.helpers import running_worker
 
 
@@ -135,13 +134,6 @@ async def test_an_oversized_message_is_rejected_without_being_held_whole(
     box = graph.box(user(configured))
     [message] = box.messages.values()
     assert box.folders[message.folder] == "Quarantine"
-
-
-class CrashBeforeMark(MailboxActivities):
-    """Dies after the first run was started and before the message is marked read."""
-
-    def _mark(self, source: Source, item: Item) -> None:
-        raise ConnectionResetError("worker killed")
 
 
 async def test_a_worker_killed_mid_poll_repeats_nothing(

@@ -170,8 +170,9 @@ async def test_uidvalidity_rotation_does_not_ingest_again(
     assert (first.started, second.seen, second.duplicates, second.started) == (1, 2, 1, 1)
 
 
-class CrashBeforeAction(MailboxActivities):
-    """Dies after the run was started and before the mailbox action, as a killed worker would."""
+class CrashBeforeMark(MailboxActivities):
+    """Dies after the run was started and before the mailbox action (mark read, move, delete),
+    as a killed worker would."""
 
     def _mark(self, source: Source, item: Item) -> None:
         raise ConnectionResetError("worker killed")
@@ -184,7 +185,7 @@ async def test_crash_between_start_and_action_neither_loses_nor_repeats(
     message_id = f"<{uuid.uuid4()}@x.example>"
     with imap_box(configured) as box:
         box.append(contract_message(message_id), "INBOX")
-    crashing = CrashBeforeAction(configured, ingester(configured, dev_env.client))
+    crashing = CrashBeforeMark(configured, ingester(configured, dev_env.client))
     try:
         await poll(configured, dev_env.client, crashing)
         raise AssertionError("the poll should have crashed")

@@ -9,12 +9,11 @@ from imap_tools import MailBoxUnencrypted
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mailbox import MailboxActivities
-from mail.sources import Item, Source
 from models.ingest import IngestStatus
 from sandbox.demo import contract_message, reply_message
 from sandbox.dovecot import Imap
 from settings import MailboxConfig, Settings
-from tests.activities.test_mailbox import ingester, poll
+from tests.activities.test_mailbox import CrashBeforeMark, ingester, poll
 from tests.helpers import missing
 
 
@@ -74,13 +73,6 @@ async def test_keep_takes_each_mail_once_across_polls_and_restarts(
     rows = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
     assert len(rows) == 3 and {r.status for r in rows} == {IngestStatus.DONE}
     assert all(r.item_id for r in rows) and len({r.item_id for r in rows}) == 3  # by UIDL
-
-
-class CrashBeforeMark(MailboxActivities):
-    """Dies after the run was started and before the DELE, as a killed worker would."""
-
-    def _mark(self, source: Source, item: Item) -> None:
-        raise ConnectionResetError("worker killed")
 
 
 async def test_delete_removes_handled_mail_and_a_crash_repeats_nothing(
