@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -152,23 +152,34 @@ class GraphSource:
         """Follow the delta's pages to its delta link; an expired link starts afresh."""
         start = f"{self._graph.user}/mailFolders/{quote(self._folder(self._config.folder))}"
         start += "/messages/delta?$select=id,receivedDateTime"
-        url = self._ingester.cursor(self._config) or start
+        cursor = self._ingester.cursor(self._config)
+        url = cursor if _same_origin(cursor, self._config.graph_url) else start
         keys: list[str] = []
         while True:
             answer = self._graph.call("GET", url)
             if url != start and _expired(answer):
                 url, keys = start, []
+                self._received.clear()
                 continue
             body = _json(answer, "the delta query")
             for message in body.get("value", []):
-                if "@removed" not in message and message["id"] not in self._received:
-                    keys.append(message["id"])
-                    self._received[message["id"]] = _moment(message.get("receivedDateTime"))
-            if "@odata.nextLink" in body:
-                url = body["@odata.nextLink"]
+                key = str(message.get("id", ""))
+                if key and "@removed" not in message and key not in self._received:
+                    keys.append(key)
+                    self._received[key] = _moment(message.get("receivedDateTime"))
+            url = str(body.get("@odata.nextLink", ""))
+            if url:
+                self._origin(url)
                 continue
-            self._delta = body.get("@odata.deltaLink", "")
+            self._delta = self._origin(str(body.get("@odata.deltaLink", "")))
             return keys
+
+    def _origin(self, link: str) -> str:
+        """A link Graph gave, refused unless it points where `graph_url` does: the token is
+        never sent to another host, whatever a server answers."""
+        if link and not _same_origin(link, self._config.graph_url):
+            raise GraphError(f"Graph gave a link to another host: {urlsplit(link).netloc!r}")
+        return link
 
     def fetch(self, item: Item) -> tuple[bytes, datetime | None]:
         """The MIME of the message, read up to one byte over the message limit."""
@@ -248,6 +259,12 @@ class GraphSource:
                   "clientState": client_state(self._settings, config.name)}  # fmt: skip
         made = self._graph.call("POST", f"{base}/subscriptions", json=wanted)
         _json(made, "subscribing to new mail")
+
+
+def _same_origin(link: str, base: str) -> bool:
+    """Whether `link` has the scheme, host and port of `base`."""
+    one, two = urlsplit(link), urlsplit(base)
+    return bool(link) and (one.scheme, one.netloc) == (two.scheme, two.netloc)
 
 
 def _retry_after(answer: httpx.Response) -> float:

@@ -60,6 +60,7 @@ class GraphSim:
         self.page_size = 10  # when the client asks for none
         self.page_cap = 0  # at most this many per page whatever the client asks (0: no cap)
         self.oldest_delta = 0  # a delta token below this answers 410 syncStateNotFound
+        self.link_base = ""  # a hostile server: page and delta links to this base instead
         self._seq = itertools.count(1)
         self.url = ""  # where it is served, set by the caller
 
@@ -193,7 +194,8 @@ def _delta_route(app: FastAPI, sim: GraphSim) -> None:
         changed = sim.delta(user, folder, since, until)
         size = _page_size(request, sim)
         page = changed[offset : offset + size]
-        here = f"{sim.url}/v1.0/users/{quote(user)}/mailFolders/{folder}/messages/delta"
+        base = sim.link_base or sim.url
+        here = f"{base}/v1.0/users/{quote(user)}/mailFolders/{folder}/messages/delta"
         value = []
         for message_id, gone in page:
             message = sim.box(user).messages.get(message_id)

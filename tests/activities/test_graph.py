@@ -195,6 +195,23 @@ async def test_throttling_is_waited_out_and_an_expired_token_renewed(
     assert (await poll(configured, dev_env.client)).started == 1
 
 
+async def test_links_to_another_host_are_refused(
+    settings: Settings, graph: GraphSim, dev_env: WorkflowEnvironment
+) -> None:
+    """A server (or a man in the middle) that pages to another host gets no token there."""
+    configured = configure(settings, graph)
+    for _ in range(3):
+        graph.add(user(configured), mail()[1])
+    graph.page_cap, graph.link_base = 2, "http://127.0.0.2:9"
+    try:
+        with pytest.raises(Exception, match="Graph gave a link to another host: '127.0.0.2:9'"):
+            await poll(configured, dev_env.client)
+    finally:
+        graph.page_cap, graph.link_base = 0, ""
+    assert rows(configured, dev_env.client) == []  # nothing taken from a half-read listing
+    assert (await poll(configured, dev_env.client)).started == 3
+
+
 async def test_a_wrong_secret_gets_no_token_and_a_clear_error(
     settings: Settings, graph: GraphSim, dev_env: WorkflowEnvironment
 ) -> None:
