@@ -61,6 +61,7 @@ class GraphSim:
         self.page_cap = 0  # at most this many per page whatever the client asks (0: no cap)
         self.oldest_delta = 0  # a delta token below this answers 410 syncStateNotFound
         self.link_base = ""  # a hostile server: page and delta links to this base instead
+        self.expire_after = 0  # expire every delta link after this many more delta requests
         self._seq = itertools.count(1)
         self.url = ""  # where it is served, set by the caller
 
@@ -81,6 +82,13 @@ class GraphSim:
     def expire_delta_links(self) -> None:
         """Every delta link given so far answers 410 from now on."""
         self.oldest_delta = next(self._seq)
+
+    def count_down(self) -> None:
+        """One delta request more: at the end of `expire_after`, every link given expires."""
+        if self.expire_after:
+            self.expire_after -= 1
+            if not self.expire_after:
+                self.expire_delta_links()
 
     def throttle(self, requests: int, retry_after: float = 1.0, status: int = 429) -> None:
         self.throttle_next, self.retry_after, self.throttle_status = requests, retry_after, status
@@ -185,12 +193,13 @@ def _delta_route(app: FastAPI, sim: GraphSim) -> None:
         params = request.query_params
         if "$deltatoken" in params:
             since, until, offset = int(params["$deltatoken"]), sim.now(), 0
-            if since < sim.oldest_delta:
-                return graph_error(410, "syncStateNotFound", "The sync state is gone.")
         elif "$skiptoken" in params:
             since, until, offset = (int(p) for p in params["$skiptoken"].split("."))
         else:
             since, until, offset = 0, sim.now(), 0
+        if 0 < since < sim.oldest_delta:
+            return graph_error(410, "syncStateNotFound", "The sync state is gone.")
+        sim.count_down()
         changed = sim.delta(user, folder, since, until)
         size = _page_size(request, sim)
         page = changed[offset : offset + size]

@@ -179,6 +179,24 @@ async def test_a_paged_delta_loses_nothing_and_a_fresh_delta_repeats_nothing(
     assert len(rows(configured, dev_env.client)) == 6
 
 
+async def test_a_link_expiring_in_the_middle_of_a_listing_loses_nothing(
+    settings: Settings, graph: GraphSim, dev_env: WorkflowEnvironment
+) -> None:
+    configured = configure(settings, graph)
+    graph.add(user(configured), mail()[1])
+    assert (await poll(configured, dev_env.client)).started == 1  # the delta link is kept
+    for _ in range(3):
+        graph.add(user(configured), mail()[1])
+    # page 1 (the first mail, read since, and a new one), then every link is gone (410)
+    graph.page_cap, graph.expire_after = 2, 1
+    try:
+        result = await poll(configured, dev_env.client)
+    finally:
+        graph.page_cap, graph.expire_after = 0, 0
+    assert (result.seen, result.started) == (3, 3)  # the fresh delta: all but the one recorded
+    assert (await poll(configured, dev_env.client)).seen == 0
+
+
 async def test_throttling_is_waited_out_and_an_expired_token_renewed(
     settings: Settings, graph: GraphSim, dev_env: WorkflowEnvironment
 ) -> None:
