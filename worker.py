@@ -116,9 +116,12 @@ def serve_metrics(settings: Settings) -> Runtime | None:
     host, port = settings.worker_metrics_host, settings.worker_metrics_port
     try:
         prometheus_client.start_http_server(port, addr=host)
+    except OSError as error:
+        log.error("worker metrics are not served on %s:%d: %s", host, port, error)
+    try:  # the SDK's exporter says "Address already in use" as a ValueError
         runtime = metrics_runtime(host, port + 1)
-    except (OSError, RuntimeError) as error:
-        log.error("worker metrics are not served on %s:%d-%d: %s", host, port, port + 1, error)
+    except (OSError, RuntimeError, ValueError) as error:
+        log.error("Temporal SDK metrics are not served on %s:%d: %s", host, port + 1, error)
         return None
     log.info("worker metrics on http://%s:%d/metrics (Temporal SDK: port %d)", host, port, port + 1)
     return runtime
