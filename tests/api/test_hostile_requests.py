@@ -73,6 +73,12 @@ async def test_json_built_to_explode_is_refused_before_it_is_parsed(
     replay = await keyed.post("/v1/orchestrations/sales-email/replay", content=big,
                               headers={"content-type": "application/json"})  # fmt: skip
     assert replay.status_code == 413  # a route that takes a few bytes takes a small body
+    quoting = make_email().model_copy(update={"body_text": "if (x) { " * 25_000})
+    text = await keyed.post(RUN, json=quoting.model_dump(mode="json", by_alias=True))
+    assert text.status_code == 202, text.text  # brackets in a string are text, not a bomb
+    escaped = bomb.replace(b'"to": [', b'"subject": "\\" [{", "to": [')
+    refused = await keyed.post(RUN, content=escaped, headers={"content-type": "application/json"})
+    assert refused.status_code == 413  # an escaped quote does not hide the bomb after it
 
 
 async def test_authentication_claims_count_only_from_a_trusted_gateway(
