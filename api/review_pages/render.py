@@ -139,6 +139,7 @@ def lines(run: RunView, hint: dict[int, str]) -> list[dict[str, Any]]:
             {
                 "product_code": line.product_code,
                 "product_name": str(getattr(line, "product_name", "") or ""),
+                "customer_ref": line.customer_ref,  # their code, resolved to ours
                 "quantity": line.quantity,
                 "unit": line.unit,
                 "unit_price": "" if price is None else price,
