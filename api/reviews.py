@@ -17,6 +17,7 @@ from models import run_contract as contract
 from models.errors import Conflict, Invalid, NotFound, Unavailable
 from models.masterdata import Customer
 from models.masterdata_store import unknown_products
+from models.orders import Finding, FindingCode
 from models.runs import ReviewDecision
 from orders import guard
 from telemetry.actions import record
@@ -33,12 +34,12 @@ def check_decision(db: Session, decision: ReviewDecision) -> None:
         raise Invalid(f"unknown customer {decision.customer_id!r}")
     if decision.order_payload is not None and decision.decision == "approve":
         wrong = [
-            f"ORDER_LINE_INVALID (line {n}): {'; '.join(problems)}"
+            Finding(code=FindingCode.ORDER_LINE_INVALID, line=n, message="; ".join(problems))
             for n, line in enumerate(decision.order_payload.lines, start=1)
             if (problems := guard.line_problems(line))
         ]
         if wrong:  # the workflow would refuse them too: out of bounds, they never reach it
-            raise Invalid(f"the corrected order_payload has findings: {'; '.join(wrong)}")
+            raise Invalid(guard.refused_correction(wrong))
         unknown = unknown_products(db, decision.order_payload)
         if unknown:
             raise Invalid(f"the corrected order_payload has unknown products: {', '.join(unknown)}")

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from mail.filetypes import sniff_content_type
 from mail.sender_auth import MAX_HEADER_CHARS, MAX_HEADERS, sender_of
 from models.email import EmailAttachment, EmailEvent, cut_body, one_line, sha256_hex
+from models.errors import first_error
 
 __all__ = ["ParsedEmail", "UnreadableMessage", "parse_message", "sniff_content_type"]
 
@@ -133,9 +134,7 @@ def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedE
             auth_results=_auth_results(message),
         )
     except ValidationError as error:  # an address or Message-ID past its limit
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise UnreadableMessage(f"{where}: {first['msg']}") from None
+        raise UnreadableMessage(first_error(error)) from None
     parsed = ParsedEmail(event=event)
     _walk(message, parsed, max_attachments)
     if not parsed.event.message_id:

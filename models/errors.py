@@ -3,6 +3,8 @@ the activity, and the retry policies and the workflow read these names, never a 
 
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 
 class ErrorType(StrEnum):
     MASTERDATA_INVALID = "MasterdataInvalid"
@@ -57,3 +59,9 @@ class Conflict(Problem):
 
 class Unavailable(Problem):
     """A system the request needs did not answer; it may work later (HTTP 503)."""
+
+
+def first_error(error: ValidationError) -> str:
+    """A pydantic error in one line: where the first problem is, and what it is."""
+    first = error.errors()[0]
+    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"

@@ -49,6 +49,14 @@ def _decimals(value: Decimal) -> int:
     return max(0, -exponent - (len(shown) - len(shown.rstrip("0"))))
 
 
+def refused_correction(findings: list[Finding]) -> str:
+    """Why a reviewer's corrected order is refused, in one line (the API and the workflow)."""
+    listed = "; ".join(
+        f"{f.code}{f' (line {f.line})' if f.line else ''}: {f.message}" for f in findings
+    )
+    return f"the corrected order_payload has findings: {listed}"
+
+
 def line_problems(line: OrderLine) -> list[str]:
     """Why a line cannot be ordered as it is."""
     problems = [] if line.product_code.strip() else ["no product code"]

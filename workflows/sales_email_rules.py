@@ -72,10 +72,7 @@ def _validate_order_decision(decision: ReviewDecision, context: GuardContext | N
         return
     findings = guard.check(decision.order_payload, context)
     if findings:
-        listed = "; ".join(
-            f"{f.code}{f' (line {f.line})' if f.line else ''}: {f.message}" for f in findings
-        )
-        raise DraftHasFindings(f"the corrected order_payload has findings: {listed}")
+        raise DraftHasFindings(guard.refused_correction(findings))
 
 
 def finalize_input(state: RunState, signalled: list[ReviewDecision]) -> FinalizeInput:

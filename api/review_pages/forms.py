@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from pydantic import ValidationError
 
-from models.errors import Invalid, TooLarge
+from models.errors import Invalid, TooLarge, first_error
 from models.orders import OrderLine, OrderPayload
 from models.runs import ReviewDecision, RunView
 
@@ -41,7 +41,7 @@ def decision_of(form: dict[str, str], run: RunView, reviewer: str) -> ReviewDeci
     try:
         return ReviewDecision.model_validate(decision)
     except ValidationError as error:
-        raise Invalid(f"the decision is not valid: {_first(error)}") from None
+        raise Invalid(f"the decision is not valid: {first_error(error)}") from None
 
 
 def corrected(run: RunView, form: dict[str, str]) -> OrderPayload | None:
@@ -62,13 +62,8 @@ def corrected(run: RunView, form: dict[str, str]) -> OrderPayload | None:
         try:
             lines.append(OrderLine.model_validate(values))
         except ValidationError as error:  # NaN, Infinity: not numbers an order can have
-            raise Invalid(f"line {index + 1}: {_first(error)}") from None
+            raise Invalid(f"line {index + 1}: {first_error(error)}") from None
     return draft.model_copy(update={"lines": lines}) if changed else None
-
-
-def _first(error: ValidationError) -> str:
-    first = error.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _number(given: str, index: int, field: str) -> Decimal | None:
