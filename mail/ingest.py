@@ -146,12 +146,18 @@ class Ingester:
             return state.cursor if state is not None else ""
 
     def keep_cursor(self, config: MailboxConfig, cursor: str) -> None:
+        """Keep where the next poll reads on (a racing poll's cursor may be kept instead: both
+        listed everything up to theirs)."""
         with Session(self._engine) as session:
             state = session.get(MailboxState, (config.name, config.folder))
             state = state or MailboxState(mailbox=config.name, folder=config.folder)
             state.cursor, state.updated_at = cursor, utcnow()
             session.add(state)
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # another poller created the row first: update theirs
+                session.rollback()
+                self.keep_cursor(config, cursor)
 
     def done(self, raw: bytes) -> None:
         """The mailbox action is applied: the message is fully handled."""

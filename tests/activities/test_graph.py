@@ -326,3 +326,28 @@ async def test_mcs_dev_serves_the_simulator_for_a_graph_mailbox_that_names_it(
             assert delivered.status_code == 201
         result = await poll(served.model_copy(update={"task_queue": "dev-graph"}), dev_env.client)
         assert (result.seen, result.started) == (1, 1)
+
+
+async def test_two_polls_keeping_their_delta_links_at_once_both_succeed(
+    settings: Settings, graph: GraphSim, dev_env: WorkflowEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Racing polls of a new mailbox: the second finds the row the first created meanwhile."""
+    from sqlmodel import Session
+
+    from models.ingest import MailboxState
+
+    configured = configure(settings, graph)
+    config, keeper = configured.mailboxes[0], ingester(configured, dev_env.client)
+    keeper.keep_cursor(config, "first")  # the racing poll's row
+    real_get, stale = Session.get, [True]
+
+    def read_before_it(session: Session, entity: Any, key: Any, **options: Any) -> Any:
+        if entity is MailboxState and stale:  # read before the other poll committed
+            stale.clear()
+            return None
+        return real_get(session, entity, key, **options)
+
+    monkeypatch.setattr(Session, "get", read_before_it)
+    keeper.keep_cursor(config, "second")
+    assert keeper.cursor(config) == "second"
