@@ -12,6 +12,7 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -194,20 +195,31 @@ async def sync_schedules(client: Client, settings: Settings) -> dict[str, str]:
         wanted[retention_id(settings)] = retention_schedule(settings)
     done: dict[str, str] = {}
     for schedule_id, schedule in wanted.items():
-        try:
-            await client.get_schedule_handle(schedule_id).update(_keep_state(schedule))
-            done[schedule_id] = "updated"
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            await client.create_schedule(schedule_id, schedule)
-            done[schedule_id] = "created"
+        done[schedule_id] = await _synced(client, schedule_id, schedule)
     async for listed in await client.list_schedules():
         ours = listed.id.startswith(PREFIX) or listed.id == retention_id(settings)
         if ours and listed.id not in wanted:
             await client.get_schedule_handle(listed.id).delete()
             done[listed.id] = "deleted"
     return done
+
+
+async def _synced(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Update the schedule, or create it; when another process (a second worker starting at
+    the same time) created it in between, update that one."""
+    for _attempt in range(3):
+        try:
+            await client.get_schedule_handle(schedule_id).update(_keep_state(schedule))
+            return "updated"
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            return "created"
+        except ScheduleAlreadyRunningError:
+            continue  # created by another process just now: update it
+    raise RuntimeError(f"schedule {schedule_id} could not be created or updated")
 
 
 def _keep_state(

@@ -295,3 +295,17 @@ async def test_a_start_refused_for_good_rejects_the_message_and_the_poll_goes_on
     rows = ingester(configured, dev_env.client).messages(configured.mailboxes[0].name)
     [refused] = [r for r in rows if r.status == IngestStatus.REJECTED]
     assert refused.reason.startswith("the run was refused: INVALID_ARGUMENT")
+
+
+async def test_two_workers_starting_at_once_both_sync_the_schedules(
+    settings: Settings, imap: Imap, dev_env: WorkflowEnvironment
+) -> None:
+    """Both see no schedule and create it: the second updates the one the first created
+    (it raised ScheduleAlreadyRunningError and the worker died at its start)."""
+    configured = configure(settings, imap)
+    first, second = await asyncio.gather(
+        sync_schedules(dev_env.client, configured), sync_schedules(dev_env.client, configured)
+    )
+    name = f"{PREFIX}{configured.mailboxes[0].name}"
+    assert sorted([first[name], second[name]]) == ["created", "updated"]
+    await sync_schedules(dev_env.client, configured.model_copy(update={"mailboxes": []}))
