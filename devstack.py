@@ -268,13 +268,8 @@ async def submit_demo(api_url: str, settings: Settings, say: "Say") -> None:
                 continue
             started[label] = response.json()["workflow_id"]
         for label, workflow_id in started.items():
-            status = "RUNNING"
-            for _ in range(300):
-                run = (await http.get(f"/v1/orchestrations/sales-email/runs/{workflow_id}")).json()
-                status = run["status"]
-                if status != "RUNNING":
-                    break
-                await asyncio.sleep(0.1)
+            run = await _settled(http, workflow_id)
+            status = run["status"]
             say(f"  {label:<28} -> {status:<22} {workflow_id}")
             deadline = (run.get("review") or {}).get("deadline")
             if status == "MANUAL_REVIEW" and deadline:

@@ -272,10 +272,10 @@ class Settings(BaseSettings):
                 " no sender would be checked (name your mail servers' authserv-ids, or set"
                 " MCS_SENDER_AUTH=off)"
             )
-        url = urlsplit(self.api_url)
-        if url.scheme != "https" and (url.hostname or "") not in LOOPBACK_HOSTS:
+        if not _secure(self.api_url):
+            scheme = urlsplit(self.api_url).scheme
             problems.append(
-                f"MCS_PUBLIC_BASE_URL is {url.scheme}:// (review links, contract links and the"
+                f"MCS_PUBLIC_BASE_URL is {scheme}:// (review links, contract links and the"
                 " inbox cookie would travel in clear): give its https:// address"
             )
         for name, value, dev in (

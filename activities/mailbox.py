@@ -6,7 +6,7 @@ import time
 
 from temporalio import activity
 
-from mail.ingest import Ingester
+from mail.ingest import Ingester, Position
 from mail.providers import open_source
 from mail.sources import Item, Source
 from models.ingest import PollInput, PollResult
@@ -54,13 +54,8 @@ class MailboxActivities:
         return outcome
 
     def _take(self, source: Source, config: MailboxConfig, item: Item) -> str:
-        limit = self._settings.max_message_bytes
         position = (config.name, config.folder, source.validity, item.uid)
-        key = "" if source.provider == "imap" else item.key
-        if item.size > limit:
-            reason = f"message of {item.size} bytes is over the limit of {limit}"
-            self._ingester.reject(position, item.size, reason, key)
-            source.quarantine(item, self._settings.mailbox_quarantine)
+        if self._too_big(source, position, item, item.size):
             return "rejected"
         if self._ingester.finished(position):  # a racing poll took it since the listing
             return "duplicates"
@@ -68,18 +63,25 @@ class MailboxActivities:
             raw, received = source.fetch(item)
         except LookupError:  # deleted by someone else since the listing: nothing to take
             return "rejected"
-        if len(raw) > limit:  # a provider that could not tell the size before
-            reason = f"message of {len(raw)} bytes is over the limit of {limit}"
-            self._ingester.reject(position, len(raw), reason, key)
-            source.quarantine(item, self._settings.mailbox_quarantine)
+        if self._too_big(source, position, item, len(raw)):  # a size not told before the fetch
             return "rejected"
-        outcome = self._ingester.ingest(raw, position, received, source.provider, key)
+        outcome = self._ingester.ingest(raw, position, received, source.provider, item.key)
         if outcome == "rejected":
             source.quarantine(item, self._settings.mailbox_quarantine)
         else:
             self._mark(source, item)
             self._ingester.done(raw)
         return outcome
+
+    def _too_big(self, source: Source, position: Position, item: Item, size: int) -> bool:
+        """A message over MCS_MAX_MESSAGE_BYTES is recorded as rejected and quarantined."""
+        limit = self._settings.max_message_bytes
+        if size <= limit:
+            return False
+        reason = f"message of {size} bytes is over the limit of {limit}"
+        self._ingester.reject_position(position, size, reason, item.key)
+        source.quarantine(item, self._settings.mailbox_quarantine)
+        return True
 
     def _mark(self, source: Source, item: Item) -> None:
         source.mark(item)

@@ -3,12 +3,12 @@ a review taught (product references, as MCS_LEARN_FROM_REVIEWS says)."""
 
 import hashlib
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from mail.sender_auth import authenticated, verdict
-from matching.index import normalise_filename, normalise_name
+from matching.index import normalise_filename
 from matching.snapshot import MasterdataCache
 from models import masterdata_store as store
 from models.errors import ErrorType
@@ -90,8 +90,7 @@ class MasterdataActivities:
         return Learned(ref_id=ref_id, customer_id=input.customer_id, ref=found.ref,
                        product_code=found.product_code, active=found.active)  # fmt: skip
 
-    @staticmethod
-    def _alias(session: Session, input: LearnInput, mode: str) -> Learned | None:
+    def _alias(self, session: Session, input: LearnInput, mode: str) -> Learned | None:
         """The customer name of the contract file, as a learned alias of the chosen customer,
         unless some customer is known by that name already."""
         alias = normalise_filename(input.alias_from)
@@ -101,8 +100,7 @@ class MasterdataActivities:
         row = CustomerBase.model_validate(customer)
         mine = next((a for a in row.learned_aliases if a.alias == alias), None)
         if mine is None:
-            taken = {normalise_name(n) for c in session.exec(select(Customer)) for n in c.names()}
-            if alias in taken:
+            if self._cache.get().index.knows(alias):  # the current masterdata's names
                 return None
             mine = LearnedAlias(
                 alias=alias,

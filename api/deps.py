@@ -78,6 +78,9 @@ def presented_key(x_api_key: str | None, authorization: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+NO_KEY = "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
+
+
 def allow(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the caller's key, which must have `scope` (401 without a valid key, 403
     naming the scope when the key lacks it)."""
@@ -89,9 +92,7 @@ def allow(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     ) -> ApiKey:
         key = find_key(settings, presented_key(x_api_key, authorization))
         if key is None:
-            raise HTTPException(
-                401, "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
-            )
+            raise HTTPException(401, NO_KEY)
         if not key.allows(scope):
             raise HTTPException(403, f"the key {key.name!r} lacks the scope {scope}")
         return key
@@ -103,3 +104,4 @@ SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 BlobsDep = Annotated[Blobs, Depends(get_blobs)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+Submitter = Annotated[ApiKey, Depends(allow("emails:submit"))]  # whoever submits an email

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import find_key, presented_key
+from api.deps import NO_KEY, find_key, presented_key
 from settings import Settings
 
 KEYLESS = ("/v1/healthz", "/v1/readyz", "/v1/webhooks/graph/")  # they answer or check alone
 SLACK = 64 * 1024  # JSON around the largest part a body carries
 SMALL = 1024 * 1024
-NO_KEY = "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,7 @@ class Gate:
         path: str = scope["path"]
         headers = {k.lower(): v for k, v in scope["headers"]}
         if path.startswith("/v1/") and not path.startswith(KEYLESS) and not self._keyed(headers):
-            await refuse(
-                send, 401, "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
-            )
+            await refuse(send, 401, NO_KEY)
             return
         limit = limit_for(path, self._settings)
         declared = headers.get(b"content-length", b"")

@@ -100,13 +100,14 @@ def _corrected(run: RunView) -> bool:
     return bool(review and review.kind == "order" and decided and decided.order_payload)
 
 
-def stats_table(figures: dict[str, Any]) -> list[str]:
-    """The lines of `mcs stats`: the header, all runs, then each group."""
+def stats_table(answer: dict[str, Any]) -> list[str]:
+    """The lines of `mcs stats` for an answer of `GET /v1/stats`: the header, all runs, then
+    each group."""
     columns = ("runs", "touchless", "reviewed", "corrected", "rejected", "failed")
     lines = [
         f"{'':<14}" + "".join(f"{c:>10}" for c in columns) + f"{'touchless %':>13}{'median s':>10}"
     ]
-    for label, row in [("all", figures), *((g["key"], g) for g in figures["groups"])]:
+    for label, row in [("all", answer), *((g["key"], g) for g in answer["groups"])]:
         rate = row["touchless_rate"]
         median = row["median_seconds_to_order"]
         lines.append(f"{label[:14]:<14}" + "".join(f"{row[c]:>10}" for c in columns)

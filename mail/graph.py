@@ -187,7 +187,7 @@ class GraphSource:
         answer = self._graph.call("GET", url)
         if answer.status_code == 404:
             raise LookupError(f"message {item.key} is gone")
-        _json(answer, "the message", raw=True)
+        _checked(answer, "the message")
         return answer.content, self._received.get(item.key)
 
     def mark(self, item: Item) -> None:
@@ -196,7 +196,7 @@ class GraphSource:
             self._move(item, folder)
         else:
             url = f"{self._graph.user}/messages/{quote(item.key)}"
-            _json(self._graph.call("PATCH", url, json={"isRead": True}), "marking read", raw=True)
+            _checked(self._graph.call("PATCH", url, json={"isRead": True}), "marking read")
 
     def quarantine(self, item: Item, folder: str) -> None:
         if folder:
@@ -207,7 +207,7 @@ class GraphSource:
     def _move(self, item: Item, folder: str) -> None:
         url = f"{self._graph.user}/messages/{quote(item.key)}/move"
         moved = self._graph.call("POST", url, json={"destinationId": self._folder(folder)})
-        _json(moved, f"moving to {folder}", raw=True)
+        _checked(moved, f"moving to {folder}")
 
     def _folder(self, name: str) -> str:
         """A folder's id by its display name (found once, created when missing); a well-known
@@ -251,14 +251,14 @@ class GraphSource:
                 if left is None or left < datetime.now(UTC) + timedelta(days=1):
                     url = f"{base}/subscriptions/{subscription['id']}"
                     renewed = self._graph.call("PATCH", url, json={"expirationDateTime": when})
-                    _json(renewed, "renewing the subscription")
+                    _checked(renewed, "renewing the subscription")
                 return
         folder = quote(self._folder(config.folder))
         wanted = {"changeType": "created", "notificationUrl": hook, "expirationDateTime": when,
                   "resource": f"users/{config.user}/mailFolders/{folder}/messages",
                   "clientState": client_state(self._settings, config.name)}  # fmt: skip
         made = self._graph.call("POST", f"{base}/subscriptions", json=wanted)
-        _json(made, "subscribing to new mail")
+        _checked(made, "subscribing to new mail")
 
 
 def _same_origin(link: str, base: str) -> bool:
@@ -298,11 +298,16 @@ def _error(answer: httpx.Response) -> str:
         return answer.text[:300]
 
 
-def _json(answer: httpx.Response, doing: str, raw: bool = False) -> dict[str, Any]:
-    """The answer's JSON body (nothing with `raw`), or GraphError naming what failed."""
+def _checked(answer: httpx.Response, doing: str) -> httpx.Response:
+    """The answer, or GraphError naming what failed."""
     if answer.status_code >= 400:
         raise GraphError(f"Graph {doing}: {answer.status_code} {_error(answer)}")
-    if raw or not answer.content:
+    return answer
+
+
+def _json(answer: httpx.Response, doing: str) -> dict[str, Any]:
+    """The answer's JSON body, or GraphError naming what failed."""
+    if not _checked(answer, doing).content:
         return {}
     body = answer.json()
     return body if isinstance(body, dict) else {}

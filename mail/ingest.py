@@ -60,10 +60,6 @@ class Ingester:
                 session.add(state)
                 session.commit()
 
-    def reject(self, position: Position, size: int, reason: str, item_id: str = "") -> None:
-        """Record a message that will not be processed, with the reason (it is not retried)."""
-        self.reject_position(position, size, reason, item_id)
-
     def ingest(
         self,
         raw: bytes,
@@ -109,6 +105,7 @@ class Ingester:
     def reject_position(
         self, position: Position, size: int, reason: str, item_id: str = ""
     ) -> None:
+        """Record a message that will not be processed, with the reason (it is not retried)."""
         key = hashlib.sha256(f"rejected:{position}".encode()).hexdigest()
         self._record(position, key, "", "", IngestStatus.REJECTED, size, item_id, reason)
 

@@ -64,6 +64,7 @@ class CustomerIndex:
         self._owners: list[str] = []
         self._by_number: dict[str, str] = {}
         self._postings: dict[str, list[int]] = defaultdict(list)
+        self._names: set[str] = set()
         for customer in customers:
             self._customers[customer.customer_id] = customer
             if customer.customer_num:
@@ -74,9 +75,14 @@ class CustomerIndex:
                         self._postings[gram].append(len(self._keys))
                     self._keys.append(key)
                     self._owners.append(customer.customer_id)
+                    self._names.add(key)
 
     def customer(self, customer_id: str) -> Customer | None:
         return self._customers.get(customer_id)
+
+    def knows(self, name: str) -> bool:
+        """Whether some customer has `name` (normalised) as its name or one of its aliases."""
+        return normalise_name(name) in self._names
 
     def match(self, filename: str, limit: int = TOP_CANDIDATES) -> list[Candidate]:
         """The best customers for a file name, best first, scores 0-100."""

@@ -48,7 +48,7 @@ class IngestedMessage(SQLModel, table=True):
     folder: str
     uidvalidity: int
     uid: int = Field(sa_type=BigInteger)  # IMAP: the UID; Graph, POP3: a number of item_id
-    item_id: str = Field(default="", index=True)  # the provider's id: Graph id, POP3 UIDL
+    item_id: str = Field(default="", index=True)  # the provider's id: IMAP UID, Graph id, UIDL
     content_sha256: str = Field(unique=True, index=True)
     message_id: str = Field(default="", index=True)
     workflow_id: str = Field(default="", index=True)

@@ -50,6 +50,7 @@ def case_page(run: RunView, reviewer: str, settings: Settings, db: Session) -> H
     assert review is not None
     received = run.received_at or run.started_at
     filename, file_url = contract_link(run, settings)
+    customer = customer_name(db, run.customer_id or "")
     return page(
         "review",
         review=review,
@@ -62,11 +63,11 @@ def case_page(run: RunView, reviewer: str, settings: Settings, db: Session) -> H
         filename=filename,
         file_url=file_url,
         deadline=review.deadline.strftime(MINUTE) if review.deadline else "",
-        lines=lines(run, hints(run, settings, customer_name(db, run.customer_id or ""))),
+        lines=lines(run, hints(run, settings, customer)),
         choices=choices(run, db),
         alias_hint=alias_hint(run, settings),
         customer_id=run.customer_id or "",
-        customer_name=customer_name(db, run.customer_id or ""),
+        customer_name=customer,
         reviewer=reviewer,
     )
 

@@ -1,18 +1,14 @@
 """Raw email intake: `POST /v1/emails` with a message/rfc822 body."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 
 from api.attachments import by_size, store_attachment, vetted
-from api.deps import BlobsDep, OutboxDep, SettingsDep, allow
+from api.deps import BlobsDep, OutboxDep, SettingsDep, Submitter
 from mail.budget import parse_within_budget
 from mail.mime import UnreadableMessage
 from models.runs import SubmitAnswer
-from settings import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["emails"])
-Submitter = Annotated[ApiKey, Depends(allow("emails:submit"))]
 RFC822 = "message/rfc822"
 
 

@@ -20,6 +20,7 @@ from api.deps import (
     OutboxDep,
     SessionDep,
     SettingsDep,
+    Submitter,
     TemporalDep,
     allow,
 )
@@ -44,7 +45,6 @@ router = APIRouter(prefix="/v1/orchestrations/sales-email", tags=["sales-email"]
 stats_router = APIRouter(prefix="/v1", tags=["sales-email"])
 Reader = Depends(allow("runs:read"))
 Reviewer = Annotated[ApiKey, Depends(allow("runs:review"))]
-Submitter = Annotated[ApiKey, Depends(allow("emails:submit"))]
 Replayer = Annotated[ApiKey, Depends(allow("runs:replay"))]
 # A value put into a visibility query: no quotes, backslashes or control characters.
 SAFE_IN_QUERY = r"^[^'\"\\\x00-\x1f]*$"

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from api.deps import BlobsDep, OutboxDep, SettingsDep
-from api.routes.orchestrations import Submitter, accept_event
+from api.deps import BlobsDep, OutboxDep, SettingsDep, Submitter
+from api.routes.orchestrations import accept_event
 from models.email import EmailEvent
 from models.runs import SubmitAnswer
 
