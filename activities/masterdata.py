@@ -137,9 +137,10 @@ class MasterdataActivities:
         )
 
     @activity.defn
-    def match_contact(self, input: MatchContactInput) -> ContactMatch:
-        """Find the sender among the known contacts (exact, case-insensitive email)."""
-        contact = self._cache.get(input.version).contacts_by_email.get(
+    async def match_contact(self, input: MatchContactInput) -> ContactMatch:
+        """Find the sender among the known contacts (exact, case-insensitive email); on the
+        event loop, as the matching steps: no thread for a lookup in memory."""
+        contact = (await self._cache.at(input.version)).contacts_by_email.get(
             input.from_email.strip().lower()
         )
         if contact is None:

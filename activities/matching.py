@@ -17,7 +17,8 @@ CONTRACT_WORDS = ("合同", "订单", "contract", "purchase order")
 
 
 class MatchingActivities:
-    """The cheap deciding steps; run as local activities."""
+    """The cheap deciding steps; run as local activities, on the event loop (in memory, they
+    cost less than the hop to a thread would)."""
 
     def __init__(self, cache: MasterdataCache, settings: Settings) -> None:
         self._cache = cache
@@ -25,7 +26,7 @@ class MatchingActivities:
         self._keywords = [unicodedata.normalize("NFKC", k) for k in settings.contract_keywords]
 
     @activity.defn
-    def detect_contract_signal(self, input: SignalInput) -> ContractSignal:
+    async def detect_contract_signal(self, input: SignalInput) -> ContractSignal:
         """A contract email names a contract keyword and carries a contract file we can read."""
         text = unicodedata.normalize("NFKC", f"{input.subject}\n{input.body_text}")
         keyword = next((k for k in self._keywords if k and k in text), "")
@@ -35,9 +36,9 @@ class MatchingActivities:
             return ContractSignal(
                 is_contract=False, reason=ErrorCode.PDF_NOT_FOUND, keyword=keyword
             )
-        return self._choose(input, keyword)
+        return self._choose(input, keyword, (await self._cache.at(input.version)).index)
 
-    def _choose(self, input: SignalInput, keyword: str) -> ContractSignal:
+    def _choose(self, input: SignalInput, keyword: str, index: CustomerIndex) -> ContractSignal:
         """The contract among the attachments: a contract word in its name or the best customer
         match wins, then a PDF, then the largest; the others are named in the warnings."""
         readable = [a for a in input.attachments if a.readable]
@@ -45,7 +46,6 @@ class MatchingActivities:
             return ContractSignal(
                 is_contract=False, reason=ErrorCode.UNSUPPORTED_ATTACHMENT, keyword=keyword
             )
-        index = self._cache.get(input.version).index
 
         def rank(attachment: EmailAttachment) -> tuple[bool, float, bool, int]:
             name = unicodedata.normalize("NFKC", attachment.filename).lower()
@@ -66,9 +66,9 @@ class MatchingActivities:
         )
 
     @activity.defn
-    def match_customer(self, input: MatchCustomerInput) -> CustomerMatch:
+    async def match_customer(self, input: MatchCustomerInput) -> CustomerMatch:
         """Fuzzy-match the PDF name to a customer and check it against the contact's customer."""
-        index = self._cache.get(input.version).index
+        index = (await self._cache.at(input.version)).index
         if input.chosen_customer_id is not None:
             return self._chosen(index, input.chosen_customer_id)
         candidates = index.match(input.filename)

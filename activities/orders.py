@@ -2,12 +2,12 @@
 
 from dataclasses import replace
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlalchemy import Engine, select
 from temporalio import activity
 
 from matching.snapshot import MasterdataCache
+from models.db import insert_or
+from models.masterdata import utcnow
 from models.orders import Finding, FindingCode
 from models.results import OrderCheckInput, OrderCheckResult
 from models.runs import OrderedContract
@@ -56,23 +56,22 @@ class OrderActivities:
         customer_id = input.context.customer_id
         if not contract_no.strip() or not customer_id:
             return None
-        key = (customer_id, contract_no)
-        with Session(self._engine) as session:
+        table = OrderedContract.__table__  # type: ignore[attr-defined]
+        holder = select(table).where(
+            (table.c.customer_id == customer_id) & (table.c.contract_no == contract_no)
+        )
+        row = None
+        with self._engine.begin() as connection:
             for _ in range(3):  # a claim let go between our insert and our read: try again
-                row = session.get(OrderedContract, key)
+                claim = insert_or(connection, OrderedContract).values(
+                    customer_id=customer_id, contract_no=contract_no,
+                    workflow_id=input.workflow_id, sales_order_no="", created_at=utcnow(),
+                )  # fmt: skip
+                if connection.execute(claim.on_conflict_do_nothing()).rowcount:
+                    return None  # claimed: one statement, no read first
+                row = connection.execute(holder).first()
                 if row is not None:
                     break
-                session.add(
-                    OrderedContract(
-                        customer_id=customer_id, contract_no=contract_no,
-                        workflow_id=input.workflow_id, sales_order_no="",
-                    )
-                )  # fmt: skip
-                try:
-                    session.commit()
-                    return None
-                except IntegrityError:  # another run claimed it a moment ago
-                    session.rollback()
         if row is None or row.workflow_id == input.workflow_id:
             return None
         if row.sales_order_no:

@@ -1,10 +1,14 @@
 """Run bookkeeping in the database: the idempotency check and the final record."""
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, update
+from sqlmodel import select
 from temporalio import activity
 
 from models.actions import Action
+from models.db import insert_or
+from models.masterdata import utcnow
 from models.results import FinalizeInput, IdempotencyInput, IdempotencyResult
 from models.runs import (
     IdempotencyRecord,
@@ -31,41 +35,28 @@ class RunActivities:
     @activity.defn
     def check_idempotency(self, input: IdempotencyInput) -> IdempotencyResult:
         """Return the stored result when this email and PDF already produced an order."""
-        with Session(self._engine) as session:
-            record = session.get(IdempotencyRecord, input.key)
-            if record is None:
-                return IdempotencyResult()
-            IDEMPOTENCY_HITS.inc()
-            return IdempotencyResult(stored=record.view())
+        stored = select(IdempotencyRecord.result).where(IdempotencyRecord.key == input.key)
+        with self._engine.connect() as connection:
+            result = connection.execute(stored).scalar_one_or_none()
+        if result is None:
+            return IdempotencyResult()
+        IDEMPOTENCY_HITS.inc()
+        return IdempotencyResult(stored=RunView.model_validate(result))
 
     @activity.defn
     def finalize(self, input: FinalizeInput) -> None:
-        """Store the run's outcome; a SUCCESS also becomes the idempotency record."""
+        """Store the run's outcome; a SUCCESS also becomes the idempotency record. One
+        transaction of upserts (no row read first): a retry writes the same again."""
         result = input.result
-        with Session(self._engine) as session:
-            run = session.get(RunRecord, result.workflow_id) or RunRecord(
-                workflow_id=result.workflow_id
-            )
-            run.keep(result)
-            run.blobs = input.blobs or run.blobs
-            session.add(run)
-            is_new_order = result.status == RunStatus.SUCCESS and result.sales_order_no
-            first = is_new_order and session.get(IdempotencyRecord, result.idempotency_key) is None
-            if first:
-                session.add(
-                    IdempotencyRecord(
-                        key=result.idempotency_key,
-                        workflow_id=result.workflow_id,
-                        sales_order_no=result.sales_order_no or "",
-                        result=run.result,
-                    )
-                )
+        is_new_order = result.status == RunStatus.SUCCESS and bool(result.sales_order_no)
+        with self._engine.begin() as connection:
+            view = self._keep_run(connection, input)["result"]
+            first = is_new_order and self._first_order(connection, result, view)
             if is_new_order and result.contract_no and result.customer_id:
-                self._remember_contract(session, result)
-            self._settle_claims(session, result.workflow_id, result.sales_order_no or "")
+                self._remember_contract(connection, result)
+            self._settle_claims(connection, result.workflow_id, result.sales_order_no or "")
             for decision in input.signalled:
-                self._audit_signal(session, result.workflow_id, decision)
-            session.commit()
+                self._audit_signal(connection, result.workflow_id, decision)
         RUNS.labels(result.status).inc()
         if first:  # the order this run made (a duplicate email's run made none)
             ORDERS.labels("touchless" if result.review is None else "reviewed").inc()
@@ -75,7 +66,7 @@ class RunActivities:
         self._tracer.finish(info.workflow_id or "", info.workflow_run_id or "", result.status)
 
     @staticmethod
-    def _audit_signal(session: Session, workflow_id: str, decision: ReviewDecision) -> None:
+    def _audit_signal(connection: Connection, workflow_id: str, decision: ReviewDecision) -> None:
         """A decision taken by signal, as an action of the name typed with it (once, however
         often finalize runs): no key vouches for that name."""
         summary = "; ".join(p for p in (decision.summary(), SIGNALLED) if p)
@@ -85,40 +76,63 @@ class RunActivities:
             workflow_id,
             summary,
         )
-        done = select(Action).where(
+        done = select(Action.id).where(
             Action.target == row.target, Action.actor == row.actor, Action.action == row.action
         )
-        if session.exec(done).first() is None:
-            session.add(row)
+        if connection.execute(done).first() is None:
+            connection.execute(insert(Action).values(row.model_dump(exclude={"id"})))
 
     @staticmethod
-    def _settle_claims(session: Session, workflow_id: str, sales_order_no: str) -> None:
+    def _keep_run(connection: Connection, input: FinalizeInput) -> dict[str, Any]:
+        """The run's row (`RunRecord.columns`), its files' hashes kept when this finalize names
+        none; the columns written."""
+        columns = RunRecord.columns(input.result)
+        insert = insert_or(connection, RunRecord).values(
+            workflow_id=input.result.workflow_id, blobs=input.blobs, **columns
+        )
+        changed = {**columns, **({"blobs": input.blobs} if input.blobs else {})}
+        connection.execute(
+            insert.on_conflict_do_update(index_elements=["workflow_id"], set_=changed)
+        )
+        return columns
+
+    @staticmethod
+    def _first_order(connection: Connection, result: RunView, view: dict[str, Any]) -> bool:
+        """Record the order under its idempotency key; False when a run recorded it before."""
+        insert = insert_or(connection, IdempotencyRecord).values(
+            key=result.idempotency_key, workflow_id=result.workflow_id,
+            sales_order_no=result.sales_order_no or "", result=view, created_at=utcnow(),
+        )  # fmt: skip
+        written = connection.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
+        return bool(written.rowcount)
+
+    @staticmethod
+    def _settle_claims(connection: Connection, workflow_id: str, sales_order_no: str) -> None:
         """The contracts this run claimed at the order guard: now ordered (their order number),
         or let go for a later mail when the run made no order."""
-        claims = select(OrderedContract).where(
-            OrderedContract.workflow_id == workflow_id, OrderedContract.sales_order_no == ""
-        )
-        for claim in session.exec(claims):
-            if sales_order_no:
-                claim.sales_order_no = sales_order_no
-                session.add(claim)
-            else:
-                session.delete(claim)
+        table = OrderedContract.__table__  # type: ignore[attr-defined]
+        mine = (table.c.workflow_id == workflow_id) & (table.c.sales_order_no == "")
+        if sales_order_no:
+            connection.execute(update(table).where(mine).values(sales_order_no=sales_order_no))
+        else:
+            connection.execute(delete(table).where(mine))
 
     @staticmethod
-    def _remember_contract(session: Session, result: RunView) -> None:
+    def _remember_contract(connection: Connection, result: RunView) -> None:
         """The first order of a contract is what later duplicates are named after; it also
         takes the place of another run's claim that made no order yet (an approved duplicate
         ordered first, or a claim left by a run stopped before its finalize)."""
-        key = (result.customer_id, result.contract_no)
-        row = session.get(OrderedContract, key)
-        if row is None:
-            row = OrderedContract(
-                customer_id=result.customer_id or "", contract_no=result.contract_no or "",
-                workflow_id="", sales_order_no="",
-            )  # fmt: skip
-        elif row.sales_order_no:
-            return
-        row.workflow_id = result.workflow_id
-        row.sales_order_no = result.sales_order_no or ""
-        session.add(row)
+        insert = insert_or(connection, OrderedContract).values(
+            customer_id=result.customer_id or "", contract_no=result.contract_no or "",
+            workflow_id=result.workflow_id, sales_order_no=result.sales_order_no or "",
+            created_at=utcnow(),
+        )  # fmt: skip
+        unordered = OrderedContract.__table__.c.sales_order_no == ""  # type: ignore[attr-defined]
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=["customer_id", "contract_no"],
+                set_={"workflow_id": insert.excluded.workflow_id,
+                      "sales_order_no": insert.excluded.sales_order_no},
+                where=unordered,
+            )
+        )  # fmt: skip

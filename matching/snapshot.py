@@ -1,5 +1,6 @@
 """Masterdata as matching reads it: one snapshot per masterdata version, indexed and cached."""
 
+import asyncio
 import threading
 from dataclasses import dataclass
 
@@ -8,7 +9,9 @@ from sqlmodel import Session, select
 
 from matching.index import CustomerIndex
 from models import masterdata_store as store
-from models.masterdata import Contact, Customer, ProductRef
+from models.masterdata import Contact, Customer, MasterdataVersion, ProductRef
+
+VERSION = select(MasterdataVersion.version).where(MasterdataVersion.id == 1)
 
 
 @dataclass
@@ -34,18 +37,27 @@ class MasterdataCache:
 
     def get(self, version: int | None = None) -> Snapshot:
         """The current snapshot; `version` (from `load_masterdata`) skips the version query."""
-        cached = self._snapshot
-        if version is not None and cached is not None and cached.version == version:
+        if version is not None and (cached := self.held(version)) is not None:
             return cached
-        with Session(self.engine) as session:
-            version = store.current(session)
-            cached = self._snapshot
-            if cached is not None and cached.version == version:
-                return cached
-            with self._lock:
-                if self._snapshot is None or self._snapshot.version != version:
-                    self._snapshot = self._load(session, version)
-                return self._snapshot
+        with self.engine.connect() as connection:  # one small read: no ORM session
+            version = connection.execute(VERSION).scalar() or 0
+        if (cached := self.held(version)) is not None:
+            return cached
+        with self._lock, Session(self.engine) as session:
+            version = store.current(session)  # read again: the version the load reads with
+            if self._snapshot is None or self._snapshot.version != version:
+                self._snapshot = self._load(session, version)
+            return self._snapshot
+
+    def held(self, version: int) -> Snapshot | None:
+        """The snapshot of `version` when it is the one held (no database read)."""
+        cached = self._snapshot
+        return cached if cached is not None and cached.version == version else None
+
+    async def at(self, version: int) -> Snapshot:
+        """`get` for a step on the event loop: the held snapshot at once, else read in a thread."""
+        cached = self.held(version)
+        return cached if cached is not None else await asyncio.to_thread(self.get, version)
 
     @staticmethod
     def _load(session: Session, version: int) -> Snapshot:

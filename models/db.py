@@ -1,9 +1,11 @@
 """Database engine and schema set-up; the URL alone picks SQLite or PostgreSQL."""
 
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import Engine, event
-from sqlmodel import create_engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, create_engine
 
 import models.actions  # noqa: F401
 import models.ingest  # noqa: F401
@@ -28,3 +30,11 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def insert_or(connection: Connection, model: type[SQLModel]) -> sqlite.Insert:
+    """An INSERT of `model`'s table that can say what a conflict does (`on_conflict_do_nothing`,
+    `on_conflict_do_update`): one statement where the ORM would read the row, then write it.
+    SQLite's and PostgreSQL's statements share that API; typed as SQLite's."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return cast(sqlite.Insert, dialect.insert(model.__table__))  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
 from sqlalchemy import JSON, Column, DateTime
@@ -185,12 +185,19 @@ class RunRecord(SQLModel, table=True):
     blobs: list[str] = SQLField(default_factory=list, sa_column=Column(JSON))  # its files' sha256
     purged_at: datetime | None = SQLField(default=None, sa_type=DateTime(timezone=True))
 
+    @staticmethod
+    def columns(view: RunView) -> dict[str, Any]:
+        """The columns holding the run as `view` shows it (those searched by, and the view)."""
+        return {
+            "run_id": view.run_id, "message_id": view.message_id, "status": str(view.status),
+            "customer_id": view.customer_id, "sales_order_no": view.sales_order_no,
+            "result": view.model_dump(mode="json"), "updated_at": utcnow(),
+        }  # fmt: skip
+
     def keep(self, view: RunView) -> None:
-        """Hold the run as `view` shows it (the columns searched by, and the whole view)."""
-        self.run_id, self.message_id, self.status = view.run_id, view.message_id, view.status
-        self.customer_id, self.sales_order_no = view.customer_id, view.sales_order_no
-        self.result = view.model_dump(mode="json")
-        self.updated_at = utcnow()
+        """Hold the run as `view` shows it."""
+        for name, value in self.columns(view).items():
+            setattr(self, name, value)
 
     def view(self) -> RunView:
         return RunView.model_validate(self.result)
