@@ -38,7 +38,12 @@ from workflows.mailbox_poll import MailboxPollWorkflow
 from workflows.sales_email import SalesEmailWorkflow
 
 log = logging.getLogger(__name__)
-MAX_ACTIVITY_THREADS = 32
+MAX_ACTIVITY_THREADS = 32  # the sync steps' threads (local steps, the mailbox poll, purges)
+# Activity slots: the remote steps (Dify, the ERP) are async and hold no thread. With slots
+# free, the server hands a remote step to this worker eagerly, in its answer to the workflow
+# task; with 32 slots, a burst took a third of them through the task queue instead (three more
+# calls to the server each: add, poll, started).
+MAX_ACTIVITIES = 200
 
 
 def runner(settings: Settings) -> WorkflowRunner:
@@ -89,7 +94,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             workflows=[SalesEmailWorkflow, MailboxPollWorkflow, BlobRetentionWorkflow],
             activities=activities,
             activity_executor=executor,
-            max_concurrent_activities=MAX_ACTIVITY_THREADS,
+            max_concurrent_activities=MAX_ACTIVITIES,
             interceptors=[AuditInterceptor(audit)],
             workflow_runner=runner(settings),
         )

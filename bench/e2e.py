@@ -16,6 +16,7 @@ import asyncio
 import gc
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -340,7 +341,15 @@ def stack(root: Path, ports: dict[str, int], database_url: str) -> tuple[Command
 
 
 async def main(count: int, rate: float, database_url: str = "") -> Figures:
+    """The figures; the stack's directory is removed after them (kept when the bench fails:
+    its logs say why)."""
     root = Path(tempfile.mkdtemp(prefix="mcs-bench-"))
+    figures = await on_stack(root, count, rate, database_url)
+    shutil.rmtree(root, ignore_errors=True)
+    return figures
+
+
+async def on_stack(root: Path, count: int, rate: float, database_url: str) -> Figures:
     ports = {n: free_port() for n in ("temporal", "ui", "api", "intake", "dify", "erp", "smtp")}
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"],
