@@ -6,7 +6,8 @@ own as MCS's database), then prints:
   - intake p50/p99 of `POST .../run` while submitting at --rate emails/s and runs are processed,
   - end-to-end emails/s for a burst of --emails, 32 in flight, and in the same run the workflows/s
     of a no-op workflow of MCS's own shape (bench/floor.py, read from a SUCCESS run's history)
-    and of eleven no-op activities, with the ratios and each worker's CPU per run,
+    and of eleven no-op activities, with the ratios and each worker's CPU per run (--rounds N:
+    the three bursts taken in turn N times, each figure their median),
   - the workflow history size of a run whose PDF is 5 MB (target < 64 KB).
 With --json the last line is one JSON object of these figures.
 """
@@ -51,6 +52,7 @@ from temporal_client import accepted_result  # noqa: E402
 BENCH_KEY = "bench-admin-key-0123456789"
 CONCURRENCY = 32
 PROFILE: Path | None = None  # --profile: where py-spy's samples of the MCS burst go
+ROUNDS = 1  # --rounds: the bursts taken in turn this often, each figure their median
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -242,39 +244,51 @@ def profiled(everyone: Processes, names: tuple[str, ...]) -> list["subprocess.Po
 
 
 async def bursts(
-    api: httpx.AsyncClient, client: Client, count: int, everyone: Processes
+    api: httpx.AsyncClient, client: Client, count: int, everyone: Processes, rounds: int = 1
 ) -> Figures:
-    """The MCS burst, then each floor's, one after the other on the same server."""
+    """The MCS burst, then each floor's, one after the other on the same server; `rounds` times
+    in turn, each figure the median of its rounds: this machine's speed drifts by a fifth within
+    a minute, and bursts taken in turn see the same drift."""
     shape = await mcs_shape(api, client)
     await e2e_throughput(api, client, 10)  # warm-up
     await floor_throughput(client, 10, "floor", shape)
     await floor_throughput(client, 10, "floor")
-    cpu = [cpu_seconds(everyone)]
-    spies = profiled(everyone, ("worker", "api"))
-    mcs = await e2e_throughput(api, client, count)
-    for spy in spies:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
-        spy.wait(30)
-    cpu.append(cpu_seconds(everyone))
-    floor = await floor_throughput(client, count, "floor", shape)
-    cpu.append(cpu_seconds(everyone))
-    floor11 = await floor_throughput(client, count, "floor")
-    cpu.append(cpu_seconds(everyone))
-    spent = [{n: cpu[i + 1][n] - cpu[i].get(n, 0.0) for n in cpu[i + 1]} for i in range(3)]
-    print(f"end to end, {count} emails, {CONCURRENCY} in flight:")
-    print(f"  MCS {mcs:.1f} emails/s   floor of MCS's shape ({len(shape)} commands)"
-          f" {floor:.1f} wf/s   ratio {mcs / floor:.2f}x (target >= 0.8x)")  # fmt: skip
-    print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {mcs / floor11:.2f}x"
-          " (target >= 1.25x)")  # fmt: skip
-    for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
-        print_cpu(f"during the {label} burst", used)
-    return {
-        "e2e_per_s": mcs, "floor_per_s": floor, "ratio": mcs / floor, "floor11_per_s": floor11,
-        "ratio11": mcs / floor11, "worker_cpu_ms_per_email": spent[0]["worker"] * 1000 / count,
-        "floor_cpu_ms_per_wf": spent[1]["floor"] * 1000 / count,
-        "floor11_cpu_ms_per_wf": spent[2]["floor"] * 1000 / count,
-        "temporal_cpu_ms_per_email": spent[0]["temporal"] * 1000 / count,
-    }  # fmt: skip
+    taken: list[Figures] = []
+    for turn in range(rounds):
+        cpu = [cpu_seconds(everyone)]
+        spies = profiled(everyone, ("worker", "api")) if turn == 0 else []
+        mcs = await e2e_throughput(api, client, count)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+            spy.wait(30)
+        cpu.append(cpu_seconds(everyone))
+        floor = await floor_throughput(client, count, "floor", shape)
+        cpu.append(cpu_seconds(everyone))
+        floor11 = await floor_throughput(client, count, "floor")
+        cpu.append(cpu_seconds(everyone))
+        spent = [{n: cpu[i + 1][n] - cpu[i].get(n, 0.0) for n in cpu[i + 1]} for i in range(3)]
+        print(f"end to end, {count} emails, {CONCURRENCY} in flight (round {turn + 1}):")
+        print(f"  MCS {mcs:.1f} emails/s   floor of MCS's shape ({len(shape)} commands)"
+              f" {floor:.1f} wf/s   ratio {mcs / floor:.2f}x (target >= 0.8x)")  # fmt: skip
+        print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {mcs / floor11:.2f}x"
+              " (target >= 1.25x)")  # fmt: skip
+        for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
+            print_cpu(f"during the {label} burst", used)
+        taken.append({
+            "e2e_per_s": mcs, "floor_per_s": floor, "ratio": mcs / floor,
+            "floor11_per_s": floor11, "ratio11": mcs / floor11,
+            "worker_cpu_ms_per_email": spent[0]["worker"] * 1000 / count,
+            "floor_cpu_ms_per_wf": spent[1]["floor"] * 1000 / count,
+            "floor11_cpu_ms_per_wf": spent[2]["floor"] * 1000 / count,
+            "temporal_cpu_ms_per_email": spent[0]["temporal"] * 1000 / count,
+        })  # fmt: skip
+    figures = {name: statistics.median(t[name] for t in taken) for name in taken[0]}
+    if rounds > 1:
+        worker, floor11 = figures["worker_cpu_ms_per_email"], figures["floor11_cpu_ms_per_wf"]
+        print(f"medians of {rounds} rounds: ratio {figures['ratio']:.2f}x, ratio11"
+              f" {figures['ratio11']:.2f}x, worker {worker:.1f} ms per email,"
+              f" 11-activity floor {floor11:.1f} ms per wf")  # fmt: skip
+    return figures
 
 
 async def measure(
@@ -290,7 +304,7 @@ async def measure(
         await e2e_throughput(api, client, 10)  # warm-up
         label = "while the runs are processed"
         figures: Figures = {"intake_p99_ms": await paced_intake(api, client, count, rate, label)}
-        figures.update(await bursts(api, client, count, everyone))
+        figures.update(await bursts(api, client, count, everyone, ROUNDS))
         figures["history_bytes"] = await history_of_big_pdf(api, client)
     base = f"http://127.0.0.1:{ports['intake']}"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as intake:
@@ -386,8 +400,11 @@ if __name__ == "__main__":
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON figures")
     parser.add_argument("--profile", type=Path, help="py-spy the worker and API's burst into DIR")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="take the three bursts in turn N times (medians)"
+    )
     args = parser.parse_args()
-    PROFILE = args.profile
+    PROFILE, ROUNDS = args.profile, max(1, args.rounds)
     if args.database == "postgresql":
         figures = on_postgresql(args.emails, args.rate)
     else:

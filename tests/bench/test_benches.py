@@ -13,7 +13,7 @@ from tests.helpers import binary
 ROOT = Path(__file__).parent.parent.parent
 BENCHES = sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name != "__init__.py")
 TINY = {
-    "e2e.py": ["--emails", "4", "--rate", "20", "--json"],
+    "e2e.py": ["--emails", "4", "--rate", "20", "--rounds", "2", "--json"],
     "customer_index.py": ["--customers", "300", "--queries", "20"],
     "intake.py": ["--messages", "10"],
     "faults.py": ["--emails", "4"],
