@@ -4,6 +4,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -88,16 +89,21 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             MailboxActivities(settings, ingester).poll_mailbox,
             RetentionActivities(engine, store).purge_blobs,
         ]  # fmt: skip
-        yield Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=[SalesEmailWorkflow, MailboxPollWorkflow, BlobRetentionWorkflow],
-            activities=activities,
-            activity_executor=executor,
-            max_concurrent_activities=MAX_ACTIVITIES,
-            interceptors=[AuditInterceptor(audit)],
-            workflow_runner=runner(settings),
-        )
+        with warnings.catch_warnings():
+            # the SDK warns when the slots outnumber the threads: ours are for the sync steps,
+            # and the remote steps that take most slots are async
+            warnings.filterwarnings("ignore", "Worker max_concurrent_activities", UserWarning)
+            worker = Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=[SalesEmailWorkflow, MailboxPollWorkflow, BlobRetentionWorkflow],
+                activities=activities,
+                activity_executor=executor,
+                max_concurrent_activities=MAX_ACTIVITIES,
+                interceptors=[AuditInterceptor(audit)],
+                workflow_runner=runner(settings),
+            )
+        yield worker
     executor.shutdown(wait=False)
     audit.close()
     engine.dispose()

@@ -12,11 +12,15 @@ import models.ingest  # noqa: F401
 import models.masterdata  # noqa: F401  (registers the tables)
 import models.runs  # noqa: F401
 
+POOL_SIZE = 20  # PostgreSQL connections kept per process (API, each worker)
+
 
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL and a busy timeout so API and worker can share it."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        # Keep up to 20 connections: with SQLAlchemy's 5, a burst opened and closed connections
+        # all the time (a server process and a SCRAM login each); 30 at most at once per process
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
