@@ -2,7 +2,8 @@
 
 from dataclasses import replace
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlmodel import col, select
 from temporalio import activity
 
 from matching.snapshot import MasterdataCache
@@ -56,17 +57,17 @@ class OrderActivities:
         customer_id = input.context.customer_id
         if not contract_no.strip() or not customer_id:
             return None
-        table = OrderedContract.__table__  # type: ignore[attr-defined]
-        holder = select(table).where(
-            (table.c.customer_id == customer_id) & (table.c.contract_no == contract_no)
+        holder = select(OrderedContract.workflow_id, OrderedContract.sales_order_no).where(
+            col(OrderedContract.customer_id) == customer_id,
+            col(OrderedContract.contract_no) == contract_no,
         )
         row = None
         with self._engine.begin() as connection:
+            claim = insert_or(connection, OrderedContract).values(
+                customer_id=customer_id, contract_no=contract_no,
+                workflow_id=input.workflow_id, sales_order_no="", created_at=utcnow(),
+            )  # fmt: skip
             for _ in range(3):  # a claim let go between our insert and our read: try again
-                claim = insert_or(connection, OrderedContract).values(
-                    customer_id=customer_id, contract_no=contract_no,
-                    workflow_id=input.workflow_id, sales_order_no="", created_at=utcnow(),
-                )  # fmt: skip
                 if connection.execute(claim.on_conflict_do_nothing()).rowcount:
                     return None  # claimed: one statement, no read first
                 row = connection.execute(holder).first()
@@ -80,5 +81,5 @@ class OrderActivities:
             held = f"is being ordered by {row.workflow_id} (not in the ERP yet)"
         return Finding(
             code=FindingCode.DUPLICATE_CONTRACT,
-            message=f"contract {contract_no} of {row.customer_id} {held}",
+            message=f"contract {contract_no} of {customer_id} {held}",
         )

@@ -3,7 +3,7 @@
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, update
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 
 from models.actions import Action
@@ -49,9 +49,10 @@ class RunActivities:
         transaction of upserts (no row read first): a retry writes the same again."""
         result = input.result
         is_new_order = result.status == RunStatus.SUCCESS and bool(result.sales_order_no)
+        columns = RunRecord.columns(result)
         with self._engine.begin() as connection:
-            view = self._keep_run(connection, input)["result"]
-            first = is_new_order and self._first_order(connection, result, view)
+            self._keep_run(connection, input, columns)
+            first = is_new_order and self._first_order(connection, result, columns["result"])
             if is_new_order and result.contract_no and result.customer_id:
                 self._remember_contract(connection, result)
             self._settle_claims(connection, result.workflow_id, result.sales_order_no or "")
@@ -83,56 +84,53 @@ class RunActivities:
             connection.execute(insert(Action).values(row.model_dump(exclude={"id"})))
 
     @staticmethod
-    def _keep_run(connection: Connection, input: FinalizeInput) -> dict[str, Any]:
+    def _keep_run(connection: Connection, input: FinalizeInput, columns: dict[str, Any]) -> None:
         """The run's row (`RunRecord.columns`), its files' hashes kept when this finalize names
-        none; the columns written."""
-        columns = RunRecord.columns(input.result)
-        insert = insert_or(connection, RunRecord).values(
+        none."""
+        row = insert_or(connection, RunRecord).values(
             workflow_id=input.result.workflow_id, blobs=input.blobs, **columns
         )
         changed = {**columns, **({"blobs": input.blobs} if input.blobs else {})}
-        connection.execute(
-            insert.on_conflict_do_update(index_elements=["workflow_id"], set_=changed)
-        )
-        return columns
+        connection.execute(row.on_conflict_do_update(index_elements=["workflow_id"], set_=changed))
 
     @staticmethod
     def _first_order(connection: Connection, result: RunView, view: dict[str, Any]) -> bool:
         """Record the order under its idempotency key; False when a run recorded it before."""
-        insert = insert_or(connection, IdempotencyRecord).values(
+        row = insert_or(connection, IdempotencyRecord).values(
             key=result.idempotency_key, workflow_id=result.workflow_id,
             sales_order_no=result.sales_order_no or "", result=view, created_at=utcnow(),
         )  # fmt: skip
-        written = connection.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
+        written = connection.execute(row.on_conflict_do_nothing(index_elements=["key"]))
         return bool(written.rowcount)
 
     @staticmethod
     def _settle_claims(connection: Connection, workflow_id: str, sales_order_no: str) -> None:
         """The contracts this run claimed at the order guard: now ordered (their order number),
         or let go for a later mail when the run made no order."""
-        table = OrderedContract.__table__  # type: ignore[attr-defined]
-        mine = (table.c.workflow_id == workflow_id) & (table.c.sales_order_no == "")
+        mine = (col(OrderedContract.workflow_id) == workflow_id) & (
+            col(OrderedContract.sales_order_no) == ""
+        )
         if sales_order_no:
-            connection.execute(update(table).where(mine).values(sales_order_no=sales_order_no))
+            claims = update(OrderedContract).where(mine).values(sales_order_no=sales_order_no)
+            connection.execute(claims)
         else:
-            connection.execute(delete(table).where(mine))
+            connection.execute(delete(OrderedContract).where(mine))
 
     @staticmethod
     def _remember_contract(connection: Connection, result: RunView) -> None:
         """The first order of a contract is what later duplicates are named after; it also
         takes the place of another run's claim that made no order yet (an approved duplicate
         ordered first, or a claim left by a run stopped before its finalize)."""
-        insert = insert_or(connection, OrderedContract).values(
+        row = insert_or(connection, OrderedContract).values(
             customer_id=result.customer_id or "", contract_no=result.contract_no or "",
             workflow_id=result.workflow_id, sales_order_no=result.sales_order_no or "",
             created_at=utcnow(),
         )  # fmt: skip
-        unordered = OrderedContract.__table__.c.sales_order_no == ""  # type: ignore[attr-defined]
         connection.execute(
-            insert.on_conflict_do_update(
+            row.on_conflict_do_update(
                 index_elements=["customer_id", "contract_no"],
-                set_={"workflow_id": insert.excluded.workflow_id,
-                      "sales_order_no": insert.excluded.sales_order_no},
-                where=unordered,
+                set_={"workflow_id": row.excluded.workflow_id,
+                      "sales_order_no": row.excluded.sales_order_no},
+                where=col(OrderedContract.sales_order_no) == "",
             )
         )  # fmt: skip
