@@ -105,6 +105,13 @@ def local_blobs(root: Path) -> list[Path]:
     return [p for p in root.glob("*/blobs") if p.parent.name != "temporal"]
 
 
+def orders_by_run(sims: Sims) -> Counter[str]:
+    """The ERP orders per workflow id. The simulators serve the whole session: orders of other
+    tests are there too, some with no audit."""
+    audits = [o.get("audit") or {} for o in sims.erp_orders.values()]
+    return Counter(str(a.get("workflow_id", "")) for a in audits)  # type: ignore[attr-defined]
+
+
 async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
     postgres: str, sims: Sims
 ) -> None:
@@ -152,8 +159,6 @@ async def test_two_workers_on_postgresql_and_s3_survive_a_killed_worker(
     blob_dirs = local_blobs(root)
     shutil.rmtree(root, ignore_errors=True)
     assert [r["status"] for r in runs] == ["SUCCESS"] * RUNS, (runs, logs)
-    # the simulators serve the whole session: orders of other tests, some with no audit, are there
-    audits = [o.get("audit") or {} for o in sims.erp_orders.values()]
-    orders = Counter(str(a.get("workflow_id", "")) for a in audits)  # type: ignore[attr-defined]
+    orders = orders_by_run(sims)
     assert [orders[w] for w in ids] == [1] * RUNS  # exactly one ERP order each
     assert not blob_dirs  # nothing on a local disk: the contracts are in S3
