@@ -39,6 +39,9 @@ def make_engine(url: str) -> Engine:
 def insert_or(connection: Connection, model: type[SQLModel]) -> sqlite.Insert:
     """An INSERT of `model`'s table that can say what a conflict does (`on_conflict_do_nothing`,
     `on_conflict_do_update`): one statement where the ORM would read the row, then write it.
-    SQLite's and PostgreSQL's statements share that API; typed as SQLite's."""
+    Its result's `rowcount` says whether a row was written: SQLAlchemy keeps it only when asked
+    (`preserve_rowcount`; without it, psycopg's result said -1 whether or not the row was
+    written). SQLite's and PostgreSQL's statements share that API; typed as SQLite's."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return cast(sqlite.Insert, dialect.insert(model.__table__))  # type: ignore[attr-defined]
+    statement = dialect.insert(model.__table__)  # type: ignore[attr-defined]
+    return cast(sqlite.Insert, statement.execution_options(preserve_rowcount=True))

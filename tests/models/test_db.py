@@ -11,13 +11,15 @@ from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
 from models import masterdata_store
-from models.db import make_engine
+from models.db import insert_or, make_engine
+from models.masterdata import utcnow
 from models.migrate import SchemaOutdated, ensure_migrated, upgrade
-from models.runs import RunStatus
-from sandbox.demo import demo_masterdata, make_email
+from models.runs import OrderedContract, ReviewDecision, RunStatus
+from sandbox.demo import contract_number, contract_pdf, demo_masterdata, make_email
 from sandbox.postgres import create_database
 from settings import Settings
-from tests.helpers import installed, run, running_worker
+from tests.helpers import installed, run, running_worker, start, wait_for_review
+from workflows.sales_email import SalesEmailWorkflow
 
 
 def test_unmigrated_database_is_refused_until_upgraded(data_dir: Path) -> None:
@@ -52,19 +54,46 @@ async def test_a_run_on_postgresql(
         masterdata_store.apply(session, demo_masterdata())
     engine.dispose()
     on_pg = settings.model_copy(update={"database_url": url, "task_queue": f"pg-{uuid.uuid4()}"})
+    pdf = contract_pdf(contract_number())
     async with running_worker(ts_env.client, on_pg):
-        first = await run(ts_env.client, on_pg, email := make_email())
+        first = await run(ts_env.client, on_pg, email := make_email(pdf=pdf))
         second = await run(ts_env.client, on_pg, email)
+        again = await start(ts_env.client, on_pg, make_email(pdf=pdf))  # a new mail, same contract
+        state = await wait_for_review(again)
+        reject = ReviewDecision(decision="reject", reviewer="ops")
+        await again.execute_update(SalesEmailWorkflow.review, reject)
     assert first.status == RunStatus.SUCCESS
     assert second.sales_order_no == first.sales_order_no  # idempotency record read from PostgreSQL
+    assert state.review is not None  # the order guard's claim found the contract's first order
+    assert [f.code for f in state.review.findings] == ["DUPLICATE_CONTRACT"]
+    assert str(first.sales_order_no) in state.review.findings[0].message
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_an_upsert_says_whether_it_wrote_its_row(
+    database: str, data_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """The order guard's claim and finalize read the row count of `INSERT ... ON CONFLICT DO
+    NOTHING`: 1 when written, 0 when the row was there (psycopg's said -1 both times)."""
+    url = f"sqlite:///{data_dir / f'upsert-{uuid.uuid4().hex[:8]}.db'}"
+    if database == "postgresql":
+        url = create_database(request.getfixturevalue("postgres"), f"up_{uuid.uuid4().hex[:8]}")
+    upgrade(url)
+    engine = make_engine(url)
+    claim = {"customer_id": "C001", "contract_no": "HT-1", "workflow_id": "w", "sales_order_no": ""}
+    written = []
+    for _ in range(2):
+        with engine.begin() as connection:
+            row = insert_or(connection, OrderedContract).values(**claim, created_at=utcnow())
+            written.append(connection.execute(row.on_conflict_do_nothing()).rowcount)
+    engine.dispose()
+    assert written == [1, 0]
 
 
 async def test_a_postgresql_server_away_at_the_start_of_a_run_delays_it_but_keeps_it(
     settings: Settings, ts_env: WorkflowEnvironment, api_url: str
 ) -> None:
     from sandbox.postgres import postgres_instance
-    from tests.helpers import start
-    from workflows.sales_email import SalesEmailWorkflow
 
     with installed(), postgres_instance() as server:
         url = create_database(server.url, f"outage_{uuid.uuid4().hex[:8]}")
