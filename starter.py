@@ -239,12 +239,13 @@ def api(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.main import create_app
+    from telemetry import heap
 
     refuse_unsafe(settings)
     check_schema(settings)
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
-    )
+    app = create_app(settings)
+    heap.settle()
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
 
 
 def doctor(settings: Settings, args: argparse.Namespace) -> None:

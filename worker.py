@@ -31,6 +31,7 @@ from matching.snapshot import MasterdataCache
 from models.db import make_engine
 from models.migrate import ensure_migrated
 from settings import Settings
+from telemetry import heap
 from telemetry.audit import AuditInterceptor, AuditWriter
 from telemetry.tracing import Tracer
 from temporal_client import blocking_starter, connect, metrics_runtime, sync_schedules
@@ -147,6 +148,7 @@ async def run_worker(settings: Settings) -> None:
     for schedule_id, change in (await sync_schedules(client, settings)).items():
         log.info("schedule %s %s", schedule_id, change)
     async with build_worker(client, settings) as worker:
+        heap.settle()
         log.info(
             "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
         )
@@ -155,7 +157,7 @@ async def run_worker(settings: Settings) -> None:
 
 if __name__ == "__main__":
     from settings import get_settings
-    from telemetry import logs
+    from telemetry import heap, logs
 
     settings = get_settings()
     logs.configure(settings.log_format or "json", settings.secrets)

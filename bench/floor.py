@@ -80,6 +80,7 @@ class Floor11Workflow:
 
 async def main(address: str, task_queue: str) -> None:
     from settings import Settings
+    from telemetry import heap
     from worker import runner
 
     client = await Client.connect(address)
@@ -90,6 +91,7 @@ async def main(address: str, task_queue: str) -> None:
         activities=[noop],
         workflow_runner=runner(Settings()),
     )
+    heap.settle()  # as `mcs worker` does once it is built
     await worker.run()
 
 
