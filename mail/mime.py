@@ -3,13 +3,14 @@
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes, policy
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 
 from pydantic import ValidationError
 
 from mail.filetypes import sniff_content_type
+from mail.policy import POLICY
 from mail.sender_auth import MAX_HEADER_CHARS, MAX_HEADERS, sender_of
 from models.email import EmailAttachment, EmailEvent, cut_body, one_line, sha256_hex
 from models.errors import first_error
@@ -112,7 +113,7 @@ def parse_message(raw: bytes, max_attachments: int = MAX_ATTACHMENTS) -> ParsedE
     """Parse a raw RFC 822 message into an EmailEvent and its attachment bytes; UnreadableMessage
     for a message too deep, with too many attachments, or that the parser cannot read."""
     try:
-        message = message_from_bytes(raw, policy=policy.default)
+        message = message_from_bytes(raw, policy=POLICY)
     except RecursionError as error:
         raise UnreadableMessage(f"MIME nesting is deeper than {MAX_DEPTH} levels") from error
     assert isinstance(message, EmailMessage)

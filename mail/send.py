@@ -12,6 +12,7 @@ from email.utils import formatdate
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mail.policy import POLICY
 from mail.tls import TlsRefused, tls_context, verified
 from models.results import NotifyInput
 from settings import Settings
@@ -57,8 +58,11 @@ class Mailer:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._jinja = Environment(
-            loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined, autoescape=False
+        self._jinja = Environment(  # the templates are part of the package: read once
+            loader=FileSystemLoader(TEMPLATE_DIR),
+            undefined=StrictUndefined,
+            autoescape=False,
+            auto_reload=False,
         )
         self._idle: list[tuple[float, smtplib.SMTP]] = []  # open connections, when last used
         self._lock = threading.Lock()
@@ -74,7 +78,7 @@ class Mailer:
             workflow_id=notice.workflow_id, **context
         )
         subject, _, body = text.partition("\n")
-        message = EmailMessage()
+        message = EmailMessage(policy=POLICY)
         message["Subject"] = subject.strip()
         message["From"] = self._settings.smtp_from
         reviewers = self._settings.reviewer_email

@@ -16,12 +16,13 @@ and no one else's.
 
 import re
 from collections.abc import Iterable
-from email import policy
 from functools import lru_cache
 from typing import Literal
 
 import authres
 from publicsuffixlist import PublicSuffixList
+
+from mail.policy import POLICY
 
 Verdict = Literal["pass", "fail", "none"]
 FAILED = {"fail", "softfail", "permerror"}
@@ -47,7 +48,7 @@ def sender_of(from_header: str) -> tuple[str, str]:
     """The sender's address in a From: header ("" when it has none) and what is wrong with the
     header ("" when nothing is)."""
     text = from_header.strip()
-    parsed = policy.default.header_factory("From", text)
+    parsed = POLICY.header_factory("From", text)
     addresses = list(getattr(parsed, "addresses", ()))
     angle = ANGLE.search(text)
     if angle is not None:
