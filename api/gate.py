@@ -7,6 +7,7 @@
 - A JSON body holding more objects and lists than its route takes is refused (413) before it is
   parsed: 36 MB of `[{}, {}, ...]` grew to about 1 GB in `json.loads`, and to 1.8-8.6 GB in
   pydantic's own parser (every item's error is kept).
+- A JSON body holding the NUL character (`\\u0000`) is refused (422): no field takes one.
 """
 
 import json
@@ -92,6 +93,9 @@ class Gate:
             detail = f"the JSON holds more than {limit.containers} objects and lists"
             await refuse(send, 413, detail)
             return
+        if holds_nul(bytes(body)):
+            await refuse(send, 422, "the JSON holds a NUL character (\\u0000): no field takes one")
+            return
         given = False
 
         async def replay() -> Message:
@@ -143,6 +147,15 @@ def containers(body: bytes, limit: int) -> int:
         return found
     bare = _STRING.sub(b'""', body)
     return bare.count(b"{") + bare.count(b"[")
+
+
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # \u0000, not an escaped backslash and u0000
+
+
+def holds_nul(body: bytes) -> bool:
+    """Whether a JSON body holds the NUL character. No field takes one, and PostgreSQL cannot
+    store it in text: a NUL in a company's name was a 500 there."""
+    return b"\\u0000" in body and _NUL.search(body) is not None
 
 
 async def refuse(send: Send, status: int, detail: str) -> None:

@@ -1,7 +1,8 @@
 """Database engine and schema set-up; the URL alone picks SQLite or PostgreSQL."""
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +21,9 @@ def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         # Keep up to 20 connections: with SQLAlchemy's 5, a burst opened and closed connections
         # all the time (a server process and a SCRAM login each); 30 at most at once per process
-        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+        return engine
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +37,35 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+Parameters = dict[str, Any] | Sequence[Any]
+
+
+def _without_nul(
+    connection: Connection,
+    cursor: object,
+    statement: str,
+    parameters: Parameters | list[Parameters],
+    context: object,
+    executemany: bool,
+) -> tuple[str, Parameters | list[Parameters]]:
+    """PostgreSQL stores no NUL character in text: a hostile mail's Message-ID or a Dify answer
+    holding one made every write of its run fail, and the step was retried for ever. Each NUL in
+    a statement's text parameters becomes U+FFFD (the replacement character), in a WHERE clause as
+    in a row, so a value still finds itself."""
+    if executemany:
+        return statement, [_cleaned(each) for each in cast(list[Parameters], parameters)]
+    return statement, _cleaned(cast(Parameters, parameters))
+
+
+def _cleaned(parameters: Parameters) -> Parameters:
+    def clean(value: Any) -> Any:
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+    if isinstance(parameters, dict):
+        return {name: clean(value) for name, value in parameters.items()}
+    return type(parameters)(clean(value) for value in parameters)  # type: ignore[call-arg]
 
 
 def insert_or(connection: Connection, model: type[SQLModel]) -> sqlite.Insert:

@@ -81,6 +81,22 @@ async def test_json_built_to_explode_is_refused_before_it_is_parsed(
     assert refused.status_code == 413  # an escaped quote does not hide the bomb after it
 
 
+async def test_a_nul_character_in_json_is_refused_whatever_the_route(
+    keyed: httpx.AsyncClient,
+) -> None:
+    """No field takes NUL, and PostgreSQL cannot store it in text (it was a 500 there)."""
+    email = make_email().model_copy(update={"subject": "采购合同\x00HT-1"})
+    answer = await keyed.post(RUN, json=email.model_dump(mode="json", by_alias=True))
+    assert answer.status_code == 422 and "NUL" in answer.json()["detail"], answer.text
+    company = await keyed.post(
+        "/v1/masterdata/companies", json={"company_id": "a\x00", "name": "b"}
+    )
+    assert company.status_code == 422 and "NUL" in company.json()["detail"]
+    quoted = make_email().model_copy(update={"subject": "a backslash, then u0000: \\u0000"})
+    text = await keyed.post(RUN, json=quoted.model_dump(mode="json", by_alias=True))
+    assert text.status_code == 202, text.text  # an escaped backslash before u0000 is text
+
+
 async def test_authentication_claims_count_only_from_a_trusted_gateway(
     keyed: httpx.AsyncClient, dev_env: WorkflowEnvironment
 ) -> None:
