@@ -1,6 +1,7 @@
 """Session-wide real servers: Temporal (time-skipping, dev), the simulators, the API, a worker."""
 
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -98,9 +99,19 @@ TEST_SECRETS = ("app-contract-test", "app-order-test", "erp-test-key", "test-key
 
 
 @pytest.fixture(scope="session")
-def settings(sims: Sims, data_dir: Path) -> Settings:
+def settings(sims: Sims, data_dir: Path, request: pytest.FixtureRequest) -> Settings:
+    """The session's settings; its database is SQLite in `data_dir`, or a PostgreSQL database
+    with MCS_TEST_DATABASE=postgresql (`scripts/test` runs the workflow tests so too)."""
+    database_url = ""
+    if os.environ.get("MCS_TEST_DATABASE") == "postgresql":
+        from models.migrate import upgrade
+        from sandbox.postgres import create_database
+
+        database_url = create_database(request.getfixturevalue("postgres"), "suite")
+        upgrade(database_url)
     return Settings(
         data_dir=data_dir,
+        database_url=database_url,
         api_port=free_port(),
         task_queue=f"test-{uuid.uuid4()}",
         dify_base_url=sims.dify_url,

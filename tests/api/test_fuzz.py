@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import hypothesis
+import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from models.migrate import upgrade
+from sandbox.postgres import create_database
 from settings import Settings
 from tests.helpers import free_port, serve
 
@@ -47,11 +49,19 @@ def fuzz(url: str) -> list[str]:
 
 
 async def test_no_operation_answers_a_server_error(
-    dev_settings: Settings, dev_env: WorkflowEnvironment, tmp_path: Path
+    dev_settings: Settings,
+    dev_env: WorkflowEnvironment,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """On a database of its own: the fuzzer replaces and deletes masterdata at will."""
+    """On a database of its own (of the session's kind): the fuzzer replaces and deletes
+    masterdata at will."""
     port = free_port()
-    own = dev_settings.model_copy(update={"api_port": port, "data_dir": tmp_path})
+    database_url = ""  # SQLite in tmp_path
+    if dev_settings.database_url:
+        database_url = create_database(request.getfixturevalue("postgres"), f"fuzz_{port}")
+    update = {"api_port": port, "data_dir": tmp_path, "database_url": database_url}
+    own = dev_settings.model_copy(update=update)
     upgrade(own.db_url)
     app = create_app(own, dev_env.client)
     async with serve(app, port) as url:

@@ -2,7 +2,6 @@
 order still in progress, a database away at the start of a run."""
 
 import asyncio
-import sqlite3
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -62,10 +61,9 @@ async def test_an_order_in_progress_is_asked_again(
 async def test_a_database_away_at_the_start_delays_the_run_but_keeps_it(
     ts_env: WorkflowEnvironment, ts_worker: Settings
 ) -> None:
-    database = str(ts_worker.db_url).removeprefix("sqlite:///")
-    with sqlite3.connect(database) as connection:
-        connection.execute("ALTER TABLE idempotency_records RENAME TO idempotency_away")
     engine = make_engine(ts_worker.db_url)
+    with engine.begin() as connection:  # SQLite's or PostgreSQL's (MCS_TEST_DATABASE)
+        connection.exec_driver_sql("ALTER TABLE idempotency_records RENAME TO idempotency_away")
     try:
         handle = await start(ts_env.client, ts_worker, make_email())
         for _ in range(200):
@@ -78,8 +76,8 @@ async def test_a_database_away_at_the_start_delays_the_run_but_keeps_it(
             await asyncio.sleep(0.05)
         assert len(failed) >= 4
     finally:
-        with sqlite3.connect(database) as connection:
-            connection.execute("ALTER TABLE idempotency_away RENAME TO idempotency_records")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE idempotency_away RENAME TO idempotency_records")
         engine.dispose()
     result = await handle.result()
     assert result.status == RunStatus.SUCCESS, result.errors

@@ -264,7 +264,7 @@ async def test_missing_masterdata_fails_the_run_as_masterdata_invalid(
     ts_env: WorkflowEnvironment, ts_worker: Settings, tmp_path: Path
 ) -> None:
     empty = ts_worker.model_copy(
-        update={"data_dir": tmp_path, "task_queue": f"empty-{uuid.uuid4()}"}
+        update={"data_dir": tmp_path, "database_url": "", "task_queue": f"empty-{uuid.uuid4()}"}
     )
     upgrade(empty.db_url)  # an up-to-date database without masterdata
     async with running_worker(ts_env.client, empty):
