@@ -45,13 +45,17 @@ class AuditWriter:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
+        """Wait for a row, let more gather for `linger` seconds, then take all there are: the
+        thread wakes once per batch, not for every row (each wake-up took the GIL from the
+        steps' event loop)."""
         running = True
         while running:
             rows = [self._rows.get()]
-            deadline = time.monotonic() + self._linger
+            if rows[0] is not None and self._rows.qsize() < self._batch:
+                time.sleep(self._linger)
             while len(rows) < self._batch and rows[-1] is not None:
                 try:
-                    rows.append(self._rows.get(timeout=max(0.0, deadline - time.monotonic())))
+                    rows.append(self._rows.get_nowait())
                 except queue.Empty:
                     break
             running = None not in rows
