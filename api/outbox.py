@@ -12,13 +12,13 @@ import logging
 from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, bindparam, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, exists, func, literal, update
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from mail.send import Mailer
+from models.db import insert_or
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus, StartRefused
 from models.masterdata import aware, utcnow
@@ -96,25 +96,27 @@ class Outbox:
             return session.exec(query).one()
 
     def _record(self, workflow_id: str, event: EmailEvent) -> bool:
-        """Insert the entry; False when this email was accepted before (here or from a mailbox)."""
-        with Session(self._engine) as session:
-            mailbox = select(IngestedMessage.id).where(IngestedMessage.workflow_id == workflow_id)
-            if session.exec(mailbox).first() is not None:
-                return False
-            session.add(
-                OutboxEntry(
-                    workflow_id=workflow_id,
-                    message_id=event.message_id,
-                    task_queue=self._task_queue,
-                    event=event.model_dump_json(),
-                    next_attempt_at=utcnow() + self._grace,
-                )
-            )
-            try:
-                session.commit()
-            except IntegrityError:
-                return False
-        return True
+        """Insert the entry; False when this email was accepted before (here or from a mailbox).
+
+        One statement, committed as it runs (`INSERT ... SELECT ... WHERE NOT EXISTS ... ON
+        CONFLICT DO NOTHING`): on PostgreSQL a read, an insert and their transaction were five
+        round trips, and on a busy host each waits for the database's process to be scheduled
+        (intake p50 over 200 ms while runs were processed)."""
+        entry = OutboxEntry(
+            workflow_id=workflow_id,
+            message_id=event.message_id,
+            task_queue=self._task_queue,
+            event=event.model_dump_json(),
+            next_attempt_at=utcnow() + self._grace,
+        ).model_dump()
+        table = OutboxEntry.__table__  # type: ignore[attr-defined]
+        row = select(*(literal(value, table.c[name].type) for name, value in entry.items()))
+        mailbox = exists().where(col(IngestedMessage.workflow_id) == workflow_id)
+        with self._engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            unless_known = row.where(~mailbox)
+            insert = insert_or(connection, OutboxEntry).from_select(list(entry), unless_known)
+            return bool(connection.execute(insert.on_conflict_do_nothing()).rowcount)
 
     async def _duplicate(self, workflow_id: str) -> SubmitAnswer:
         """The answer for an email accepted before: the run's status as Temporal knows it (an entry
