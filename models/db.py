@@ -54,6 +54,8 @@ def _without_nul(
     holding one made every write of its run fail, and the step was retried for ever. Each NUL in
     a statement's text parameters becomes U+FFFD (the replacement character), in a WHERE clause as
     in a row, so a value still finds itself."""
+    if not parameters:  # a statement without parameters
+        return statement, parameters
     if executemany:
         return statement, [_cleaned(each) for each in cast(list[Parameters], parameters)]
     return statement, _cleaned(cast(Parameters, parameters))
