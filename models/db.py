@@ -50,10 +50,11 @@ def _without_nul(
     context: object,
     executemany: bool,
 ) -> tuple[str, Parameters | list[Parameters]]:
-    """PostgreSQL stores no NUL character in text: a hostile mail's Message-ID or a Dify answer
-    holding one made every write of its run fail, and the step was retried for ever. Each NUL in
-    a statement's text parameters becomes U+FFFD (the replacement character), in a WHERE clause as
-    in a row, so a value still finds itself."""
+    """PostgreSQL stores no NUL character in text: a contract number holding one (as Dify read
+    it from a PDF) made every write of its run fail, and the run never ended. Each NUL in a
+    statement's text parameters becomes U+FFFD (the replacement character), in a WHERE clause as
+    in a row, so a value still finds itself. (The API refuses JSON holding NUL; mail headers lose
+    their control characters when read.)"""
     if not parameters:  # a statement without parameters
         return statement, parameters
     if executemany:
