@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import collections
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -134,6 +135,7 @@ async def main(count: int) -> None:
     finally:
         for process in [*processes.values(), server]:
             stop_process(process)
+    shutil.rmtree(root, ignore_errors=True)  # kept when the bench stops on an error: its logs
 
 
 def report(count: int, found: dict[str, str], orders: list[dict[str, Any]], after: float) -> None:
