@@ -137,6 +137,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     database_url: str = ""
+    # PostgreSQL connections each process (the API, every worker) keeps; 10 more at a peak
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     # a Temporal reachable over TLS: the CA of its certificate (PEM; else the system's), a client

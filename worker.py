@@ -60,7 +60,7 @@ def runner(settings: Settings) -> WorkflowRunner:
 @asynccontextmanager
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A worker with every activity wired to real clients; closes them on exit."""
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, settings.database_pool_size)
     ensure_migrated(engine)
     cache = MasterdataCache(engine)
     executor = concurrent.futures.ThreadPoolExecutor(MAX_ACTIVITY_THREADS)

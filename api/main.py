@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(config.db_url)
+        engine = make_engine(config.db_url, config.database_pool_size)
         ensure_migrated(engine)
         app.state.engine = engine
         app.state.blobs = config.blobs()

@@ -13,15 +13,16 @@ import models.ingest  # noqa: F401
 import models.masterdata  # noqa: F401  (registers the tables)
 import models.runs  # noqa: F401
 
-POOL_SIZE = 20  # PostgreSQL connections kept per process (API, each worker)
+POOL_SIZE = 20  # PostgreSQL connections kept per process: MCS_DATABASE_POOL_SIZE
+OVERFLOW = 10  # and opened beyond them at a peak
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL and a busy timeout so API and worker can share it."""
+def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
+    """An engine for the URL; SQLite gets WAL and a busy timeout so API and worker can share it.
+    PostgreSQL: `pool_size` connections kept (with SQLAlchemy's 5, a burst opened and closed
+    connections all the time: a server process and a SCRAM login each), OVERFLOW more at a peak."""
     if not url.startswith("sqlite"):
-        # Keep up to 20 connections: with SQLAlchemy's 5, a burst opened and closed connections
-        # all the time (a server process and a SCRAM login each); 30 at most at once per process
-        engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=OVERFLOW)
         event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
         return engine
     path = url.split("///", 1)[-1]

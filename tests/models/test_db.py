@@ -116,3 +116,16 @@ async def test_a_postgresql_server_away_at_the_start_of_a_run_delays_it_but_keep
             server.start()
             result = await handle.result()
     assert result.status == RunStatus.SUCCESS, result.errors
+
+
+def test_the_postgresql_pool_is_sized_by_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MCS_DATABASE_POOL_SIZE: the connections each process keeps (replicas x (pool + 10) must
+    stay under PostgreSQL's max_connections); no connection is opened to size it."""
+    monkeypatch.setenv("MCS_DATABASE_POOL_SIZE", "5")
+    settings = Settings(database_url="postgresql+psycopg://mcs@127.0.0.1:9/mcs")
+    engine = make_engine(settings.db_url, settings.database_pool_size)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
+    assert make_engine(settings.db_url).pool.size() == 20  # type: ignore[attr-defined]
+    monkeypatch.setenv("MCS_DATABASE_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="database_pool_size"):
+        Settings()
