@@ -157,7 +157,7 @@ async def run_worker(settings: Settings) -> None:
 
 if __name__ == "__main__":
     from settings import get_settings
-    from telemetry import heap, logs
+    from telemetry import logs
 
     settings = get_settings()
     logs.configure(settings.log_format or "json", settings.secrets)

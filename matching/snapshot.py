@@ -9,9 +9,7 @@ from sqlmodel import Session, select
 
 from matching.index import CustomerIndex
 from models import masterdata_store as store
-from models.masterdata import Contact, Customer, MasterdataVersion, ProductRef
-
-VERSION = select(MasterdataVersion.version).where(MasterdataVersion.id == 1)
+from models.masterdata import Contact, Customer, ProductRef
 
 
 @dataclass
@@ -40,7 +38,7 @@ class MasterdataCache:
         if version is not None and (cached := self.held(version)) is not None:
             return cached
         with self.engine.connect() as connection:  # one small read: no ORM session
-            version = connection.execute(VERSION).scalar() or 0
+            version = store.current(connection)
         if (cached := self.held(version)) is not None:
             return cached
         with self._lock, Session(self.engine) as session:

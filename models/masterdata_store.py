@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlmodel import Session, SQLModel, col
 
 from models.masterdata import (
@@ -196,9 +196,14 @@ def _changed(change: ChangeReport) -> bool:
     return bool(change.created or change.updated or change.deleted)
 
 
-def current(session: Session) -> int:
-    row = session.get(MasterdataVersion, 1)
-    return row.version if row else 0
+VERSION = select(col(MasterdataVersion.version)).where(col(MasterdataVersion.id) == 1)
+
+
+def current(db: Session | Connection) -> int:
+    """The masterdata version (0 before any was loaded): one small read, with a session or a
+    bare connection."""
+    connection = db.connection() if isinstance(db, Session) else db
+    return connection.execute(VERSION).scalar() or 0
 
 
 def upsert(session: Session, name: str, row: SQLModel) -> bool:
