@@ -78,22 +78,23 @@ class Gate:
     async def _json(self, scope: Scope, receive: Receive, send: Send, limit: Limit) -> None:
         """Read the body whole (within its limit), count its objects and lists, then hand it
         to the app as one message."""
-        body = bytearray()
+        received = bytearray()
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client left
-            body += message.get("body", b"")
-            if len(body) > limit.size:
+            received += message.get("body", b"")
+            if len(received) > limit.size:
                 await refuse(send, 413, f"the request body is over {limit.size} bytes")
                 return
             if not message.get("more_body", False):
                 break
-        if containers(bytes(body), limit.containers) > limit.containers:
+        body = bytes(received)  # copied once (up to tens of MB), checked and handed on as it is
+        if containers(body, limit.containers) > limit.containers:
             detail = f"the JSON holds more than {limit.containers} objects and lists"
             await refuse(send, 413, detail)
             return
-        if holds_nul(bytes(body)):
+        if holds_nul(body):
             await refuse(send, 422, "the JSON holds a NUL character (\\u0000): no field takes one")
             return
         given = False
@@ -103,7 +104,7 @@ class Gate:
             if given:
                 return await receive()
             given = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self._app(scope, replay, send)
 
