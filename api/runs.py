@@ -2,7 +2,8 @@
 
 A run's state is read in this order, the first that knows it answering:
 1. Temporal does not know the run: the stored run record (finished, and gone from Temporal), else
-   the intake outbox (accepted and about to start, or refused for good);
+   the intake outbox (accepted and about to start, or refused for good); an entry whose run
+   started between the two reads sends the reader back to Temporal;
 2. the run completed: its result;
 3. the run waits for a review: the view it put in its memo on entering the review (no worker
    needs to answer);
@@ -167,13 +168,25 @@ def stored_run(session: Session, workflow_id: str) -> RunView | None:
     return None
 
 
+def _started(session: Session, workflow_id: str) -> bool:
+    """Whether the outbox marked the email's run started (read by `stored_run` just before)."""
+    entry = session.get(OutboxEntry, workflow_id)
+    return entry is not None and entry.status == OutboxStatus.STARTED
+
+
 async def read_run(client: Client, session: Session, workflow_id: str) -> RunView | None:
     """The run's state, read in the order the module's docstring gives."""
     handle = run_handle(client, workflow_id)
     try:
         description = await handle.describe()
     except RPCError:
-        return stored_run(session, workflow_id)
+        stored = stored_run(session, workflow_id)
+        if stored is not None or not _started(session, workflow_id):
+            return stored
+        try:  # its run started (and was marked) between Temporal's answer and this read
+            description = await handle.describe()
+        except RPCError:
+            return None
     try:
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()

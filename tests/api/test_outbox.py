@@ -12,23 +12,25 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import (
     Client,
+    DescribeWorkflowInput,
     Interceptor,
     OutboundInterceptor,
     StartWorkflowInput,
+    WorkflowExecutionDescription,
     WorkflowHandle,
 )
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from api.outbox import Outbox
-from api.runs import QUEUED_STEP
+from api.runs import QUEUED_STEP, read_run
 from models.codec import PLAIN_CONVERTER
 from models.db import make_engine
 from models.email import EmailEvent
 from models.ingest import OutboxEntry, OutboxStatus
 from models.migrate import upgrade
-from models.runs import RunStatus
-from sandbox.demo import make_email
+from models.runs import RunRecord, RunStatus
+from sandbox.demo import make_email, unmatched_filename
 from sandbox.postgres import create_database
 from settings import Settings
 from temporal_client import accepted_result
@@ -59,13 +61,53 @@ class _Refuse(OutboundInterceptor):
         return await super().start_workflow(input)
 
 
+class LateDescribe(Interceptor):
+    """Temporal's first answer to a describe is "not found": as when the run starts (and the outbox
+    marks it started) between that answer and the reader's look at the database."""
+
+    def __init__(self) -> None:
+        self.answered = False
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _Late(next, self)
+
+
+class _Late(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, root: LateDescribe) -> None:
+        super().__init__(next)
+        self._root = root
+
+    async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
+        if not self._root.answered:
+            self._root.answered = True
+            raise RPCError("workflow not found (injected)", RPCStatusCode.NOT_FOUND, b"")
+        return await super().describe_workflow(input)
+
+
 def refusing_client(env: WorkflowEnvironment, times: int) -> Client:
+    return intercepted(env, RefuseStarts(times))
+
+
+def intercepted(env: WorkflowEnvironment, interceptor: Interceptor) -> Client:
     return Client(
         env.client.service_client,
         namespace=env.client.namespace,
         data_converter=PLAIN_CONVERTER,
-        interceptors=[RefuseStarts(times)],
+        interceptors=[interceptor],
     )
+
+
+async def started(engine: Engine, workflow_id: str) -> OutboxEntry:
+    """The outbox entry once it is marked STARTED (started runs are marked a moment later)."""
+    entry = None
+    for _ in range(100):
+        with Session(engine) as session:
+            entry = session.get(OutboxEntry, workflow_id)
+        if entry is not None and entry.status == OutboxStatus.STARTED:
+            break
+        await asyncio.sleep(0.05)
+    assert entry is not None and entry.status == OutboxStatus.STARTED
+    return entry
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
@@ -130,13 +172,7 @@ async def test_an_email_left_queued_by_a_crash_is_started_by_the_next_process(
         dispatcher.cancel()
         await asyncio.gather(dispatcher, return_exceptions=True)
     assert result.status == RunStatus.SUCCESS
-    for _ in range(100):  # started runs are marked a moment later, together
-        with Session(engine) as session:
-            entry = session.get(OutboxEntry, answer.workflow_id)
-        if entry is not None and entry.status == OutboxStatus.STARTED:
-            break
-        await asyncio.sleep(0.05)
-    assert entry is not None and entry.status == OutboxStatus.STARTED
+    entry = await started(engine, answer.workflow_id)
     assert entry.run_id == result.run_id and entry.event == ""  # no email kept once started
     resubmitted = await restarted.accept(email)
     assert resubmitted.duplicate and resubmitted.status == RunStatus.SUCCESS
@@ -166,3 +202,27 @@ async def test_a_start_refused_for_good_ends_the_email_failed_and_tells_the_revi
             break
         await asyncio.sleep(0.1)
     assert any("could not be processed" in s for s in mails_to(sims, "sales-ops@localhost"))
+
+
+async def test_a_run_started_while_it_is_read_is_found(
+    dev_settings: Settings, dev_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    """Temporal did not know the run yet, and by the time the outbox is read its entry says
+    STARTED: the reader asks Temporal again rather than answering "no run" (a 404 seen in CI).
+    The run waits for a review, so no finished-run record can answer instead."""
+    outbox = Outbox(engine, dev_env.client, dev_settings.task_queue, grace=0, sweep_seconds=0.1)
+    email = make_email(filename=unmatched_filename(), message_id=f"<late-{uuid.uuid4()}@test>")
+    answer = await outbox.accept(by_reference(email, dev_settings))
+    dispatcher = asyncio.create_task(outbox.run())
+    try:
+        await started(engine, answer.workflow_id)
+    finally:
+        dispatcher.cancel()
+        await asyncio.gather(dispatcher, return_exceptions=True)
+    late = LateDescribe()
+    with Session(engine) as session:
+        assert session.get(RunRecord, answer.workflow_id) is None
+        run = await read_run(intercepted(dev_env, late), session, answer.workflow_id)
+    assert late.answered
+    assert run is not None and run.workflow_id == answer.workflow_id
+    assert run.status in (RunStatus.RUNNING, RunStatus.MANUAL_REVIEW)
