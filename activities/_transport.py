@@ -11,6 +11,7 @@ What httpx does it still does: headers, cookies, redirects (off here), decoding 
 
 import contextlib
 import ssl
+import urllib.request
 from collections.abc import Iterator
 
 import aiohttp
@@ -51,6 +52,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, verify: ssl.SSLContext | None = None) -> None:
         self._ssl = verify or httpx.create_ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        # HTTP(S)_PROXY and NO_PROXY, read once as httpx reads them. Not aiohttp's `trust_env`: it
+        # reads the environment, and ~/.netrc in a thread, at every request
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxy_of: dict[tuple[str, str], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl)
@@ -58,9 +63,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
             auto_decompress=False,  # httpx decodes by Content-Encoding
-            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as httpx reads them
         )
         return self._session
+
+    def _proxy(self, url: httpx.URL) -> str | None:
+        """The proxy for `url`'s scheme and host from the environment, if any (one lookup each)."""
+        key = (url.scheme, url.host)
+        if key not in self._proxy_of:
+            proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+            bypassed = urllib.request.proxy_bypass(url.host)  # NO_PROXY
+            self._proxy_of[key] = None if bypassed else proxy
+        return self._proxy_of[key]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
@@ -79,6 +92,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 timeout=timeout,
+                proxy=self._proxy(request.url) if self._proxies else None,
                 allow_redirects=False,  # httpx follows redirects when asked to
             ) as answer:
                 content = await answer.read()

@@ -171,3 +171,21 @@ async def test_a_cancelled_call_leaves_the_client_usable(
         await call
     server.answer = ok
     assert (await http.get(f"http://127.0.0.1:{server.port}/")).json() == {"ok": True}
+
+
+async def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx did: HTTP_PROXY carries the call (the server here is the proxy: it gets the whole
+    URL on the request line), and a host in NO_PROXY is called directly."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=5) as client:
+        through = await client.get("http://erp.example:8080/v1/orders?k=1")
+        direct = await client.get(f"http://localhost:{server.port}/v1/orders")
+    assert through.json() == {"ok": True} and direct.json() == {"ok": True}
+    lines = [request.split(b"\r\n", 1)[0].decode() for request in server.requests]
+    assert lines == [
+        "GET http://erp.example:8080/v1/orders?k=1 HTTP/1.1",
+        "GET /v1/orders HTTP/1.1",
+    ]

@@ -18,6 +18,7 @@ TINY = {
     "intake.py": ["--messages", "10"],
     "faults.py": ["--emails", "4"],
     "touchless.py": ["--contracts", "12", "--customers", "2"],
+    "http_client.py": ["--calls", "10", "--rounds", "1", "--json"],
 }
 FIGURES = {
     "intake_p99_ms", "e2e_per_s", "floor_per_s", "ratio", "floor11_per_s", "ratio11",
