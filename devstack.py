@@ -71,14 +71,16 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = Non
 
 
 def temporal_command(settings: Settings) -> list[str]:
-    """The dev server on a SQLite file, with our search attributes and the Web UI's codec."""
+    """The dev server on a SQLite file, with our search attributes and the Web UI's codec, at the
+    CPU priority MCS_TEMPORAL_NICE lowers it to (`nice` execs it: its PID is the server's)."""
     attributes = [
         arg
         for key in contract.SEARCH_ATTRIBUTES
         for arg in ("--search-attribute", f"{key.name}=Keyword")
     ]
+    lowered = ["nice", "-n", str(settings.temporal_nice)] if settings.temporal_nice else []
     return [
-        temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
+        *lowered, temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
         "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
         "--db-filename", str(settings.data_dir / "temporal.db"), "--log-level", "error",
         # WAL with NORMAL sync: survives a crash of any process, 2.6x the default throughput

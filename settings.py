@@ -206,6 +206,10 @@ class Settings(BaseSettings):
     # API, intake answers first (at 100 emails/s on 2 cores, p99 44 ms -> 21 ms) and runs, which
     # are durable, wait a moment; a host of its own loses nothing
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # the Temporal dev server that `mcs dev` (and the benches) start runs lowered by this much too:
+    # it does the runs' work beside the API on one host (at 100 emails/s on 2 cores, intake p99
+    # 35-72 ms -> 17 ms); a Temporal of its own (MCS_TEMPORAL_ADDRESS) is not touched
+    temporal_nice: int = Field(default=10, ge=0, le=19)
     mailbox_quarantine: str = ""  # folder for messages that cannot be taken ("": mark per `after`)
     payload_key: str = Field(default="", repr=False)  # id:base64key[,id:base64key...]
     codec_origins: Annotated[list[str], NoDecode] = []

@@ -74,3 +74,28 @@ async def test_another_server_on_the_temporal_port_is_not_taken_for_ours(tmp_pat
                     pass
     finally:
         taken.close()
+
+
+@pytest.mark.parametrize("lowered", [7, 0])
+async def test_the_dev_server_runs_at_the_cpu_priority_set_and_stops_by_its_pid(
+    tmp_path: Path, lowered: int
+) -> None:
+    """MCS_TEMPORAL_NICE lowers every thread of the server (it does the runs' work; the API,
+    beside it, answers first), and the PID we hold is the server's own, stopped by it."""
+    binary("temporal")
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    settings = Settings(
+        data_dir=tmp_path, temporal_port=free_port(), temporal_ui_port=free_port(),
+        temporal_nice=lowered,
+    )  # fmt: skip
+    async with temporal_server(settings) as server:
+        assert Path(os.readlink(f"/proc/{server.pid}/exe")).name == "temporal"
+        nices = thread_nices(server.pid)
+        assert len(nices) > 1 and set(nices) == {min(ours + lowered, 19)}
+    assert server.returncode is not None
+
+
+def thread_nices(pid: int) -> list[int]:
+    """The nice value of each thread of process `pid` (Linux: niceness is per thread)."""
+    stats = [task / "stat" for task in Path(f"/proc/{pid}/task").iterdir()]
+    return [int(stat.read_text().rsplit(")", 1)[1].split()[16]) for stat in stats]
