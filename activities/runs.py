@@ -1,13 +1,14 @@
 """Run bookkeeping in the database: the idempotency check and the final record."""
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, update
+from sqlalchemy import Connection, Engine, Executable, bindparam, delete, insert, update
 from sqlmodel import col, select
 from temporalio import activity
 
 from models.actions import Action
-from models.db import insert_or
+from models.db import bound, insert_or
 from models.masterdata import utcnow
 from models.results import FinalizeInput, IdempotencyInput, IdempotencyResult
 from models.runs import (
@@ -87,50 +88,75 @@ class RunActivities:
     def _keep_run(connection: Connection, input: FinalizeInput, columns: dict[str, Any]) -> None:
         """The run's row (`RunRecord.columns`), its files' hashes kept when this finalize names
         none."""
-        row = insert_or(connection, RunRecord).values(
-            workflow_id=input.result.workflow_id, blobs=input.blobs, **columns
-        )
-        changed = {**columns, **({"blobs": input.blobs} if input.blobs else {})}
-        connection.execute(row.on_conflict_do_update(index_elements=["workflow_id"], set_=changed))
+        row = {"workflow_id": input.result.workflow_id, "blobs": input.blobs, **columns}
+        upsert = _run_upsert(connection.dialect.name, tuple(columns), bool(input.blobs))
+        connection.execute(upsert, row)
 
     @staticmethod
     def _first_order(connection: Connection, result: RunView, view: dict[str, Any]) -> bool:
         """Record the order under its idempotency key; False when a run recorded it before."""
-        row = insert_or(connection, IdempotencyRecord).values(
-            key=result.idempotency_key, workflow_id=result.workflow_id,
-            sales_order_no=result.sales_order_no or "", result=view, created_at=utcnow(),
-        )  # fmt: skip
-        written = connection.execute(row.on_conflict_do_nothing(index_elements=["key"]))
-        return bool(written.rowcount)
+        row = {
+            "key": result.idempotency_key, "workflow_id": result.workflow_id,
+            "sales_order_no": result.sales_order_no or "", "result": view, "created_at": utcnow(),
+        }  # fmt: skip
+        return bool(connection.execute(_order_insert(connection.dialect.name), row).rowcount)
 
     @staticmethod
     def _settle_claims(connection: Connection, workflow_id: str, sales_order_no: str) -> None:
         """The contracts this run claimed at the order guard: now ordered (their order number),
         or let go for a later mail when the run made no order."""
-        mine = (col(OrderedContract.workflow_id) == workflow_id) & (
-            col(OrderedContract.sales_order_no) == ""
-        )
-        if sales_order_no:
-            claims = update(OrderedContract).where(mine).values(sales_order_no=sales_order_no)
-            connection.execute(claims)
-        else:
-            connection.execute(delete(OrderedContract).where(mine))
+        settle = _claims_settled(ordered=bool(sales_order_no))
+        connection.execute(settle, {"run": workflow_id, "order_no": sales_order_no})
 
     @staticmethod
     def _remember_contract(connection: Connection, result: RunView) -> None:
         """The first order of a contract is what later duplicates are named after; it also
         takes the place of another run's claim that made no order yet (an approved duplicate
         ordered first, or a claim left by a run stopped before its finalize)."""
-        row = insert_or(connection, OrderedContract).values(
-            customer_id=result.customer_id or "", contract_no=result.contract_no or "",
-            workflow_id=result.workflow_id, sales_order_no=result.sales_order_no or "",
-            created_at=utcnow(),
-        )  # fmt: skip
-        connection.execute(
-            row.on_conflict_do_update(
-                index_elements=["customer_id", "contract_no"],
-                set_={"workflow_id": row.excluded.workflow_id,
-                      "sales_order_no": row.excluded.sales_order_no},
-                where=col(OrderedContract.sales_order_no) == "",
-            )
-        )  # fmt: skip
+        row = {
+            "customer_id": result.customer_id or "", "contract_no": result.contract_no or "",
+            "workflow_id": result.workflow_id, "sales_order_no": result.sales_order_no or "",
+            "created_at": utcnow(),
+        }  # fmt: skip
+        connection.execute(_contract_upsert(connection.dialect.name), row)
+
+
+# finalize's statements, built once per kind (`bound`); each run's row goes in as parameters
+
+
+@functools.cache
+def _run_upsert(dialect: str, columns: tuple[str, ...], with_blobs: bool) -> Executable:
+    row = insert_or(dialect, RunRecord).values(bound(RunRecord, ("workflow_id", "blobs", *columns)))
+    changed = (*columns, "blobs") if with_blobs else columns
+    return row.on_conflict_do_update(
+        index_elements=["workflow_id"], set_={name: row.excluded[name] for name in changed}
+    )
+
+
+@functools.cache
+def _order_insert(dialect: str) -> Executable:
+    names = ("key", "workflow_id", "sales_order_no", "result", "created_at")
+    row = insert_or(dialect, IdempotencyRecord).values(bound(IdempotencyRecord, names))
+    return row.on_conflict_do_nothing(index_elements=["key"])
+
+
+@functools.cache
+def _claims_settled(ordered: bool) -> Executable:
+    mine = (col(OrderedContract.workflow_id) == bindparam("run")) & (
+        col(OrderedContract.sales_order_no) == ""
+    )
+    if ordered:
+        return update(OrderedContract).where(mine).values(sales_order_no=bindparam("order_no"))
+    return delete(OrderedContract).where(mine)
+
+
+@functools.cache
+def _contract_upsert(dialect: str) -> Executable:
+    names = ("customer_id", "contract_no", "workflow_id", "sales_order_no", "created_at")
+    row = insert_or(dialect, OrderedContract).values(bound(OrderedContract, names))
+    return row.on_conflict_do_update(
+        index_elements=["customer_id", "contract_no"],
+        set_={"workflow_id": row.excluded.workflow_id,
+              "sales_order_no": row.excluded.sales_order_no},
+        where=col(OrderedContract.sales_order_no) == "",
+    )  # fmt: skip

@@ -1,10 +1,10 @@
 """Database engine and schema set-up; the URL alone picks SQLite or PostgreSQL."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import BindParameter, Connection, Engine, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, create_engine
 
@@ -72,12 +72,23 @@ def _cleaned(parameters: Parameters) -> Parameters:
     return type(parameters)(clean(value) for value in parameters)  # type: ignore[call-arg]
 
 
-def insert_or(connection: Connection, model: type[SQLModel]) -> sqlite.Insert:
+def insert_or(on: Connection | str, model: type[SQLModel]) -> sqlite.Insert:
     """An INSERT of `model`'s table that can say what a conflict does (`on_conflict_do_nothing`,
     `on_conflict_do_update`): one statement where the ORM would read the row, then write it.
     Its result's `rowcount` says whether a row was written: SQLAlchemy keeps it only when asked
     (`preserve_rowcount`; without it, psycopg's result said -1 whether or not the row was
-    written). SQLite's and PostgreSQL's statements share that API; typed as SQLite's."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    written). SQLite's and PostgreSQL's statements share that API; typed as SQLite's. `on`: the
+    connection, or its dialect's name (for a statement built once, see `bound`)."""
+    name = on if isinstance(on, str) else on.dialect.name
+    dialect = postgresql if name == "postgresql" else sqlite
     statement = dialect.insert(model.__table__)  # type: ignore[attr-defined]
     return cast(sqlite.Insert, statement.execution_options(preserve_rowcount=True))
+
+
+def bound(model: type[SQLModel], names: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """A parameter per column of `model` named, typed as its column: the values of a statement
+    built once (`functools.cache`) and run with each row's values. Building a statement (each
+    value coerced, its cache key made) cost more CPU than running it on SQLite: a run's final
+    record, 1.0 ms -> 0.4 ms."""
+    columns = model.__table__.c  # type: ignore[attr-defined]
+    return {name: bindparam(name, type_=columns[name].type) for name in names}
