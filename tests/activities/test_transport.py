@@ -5,13 +5,16 @@ failure on the wire is an httpx error."""
 import asyncio
 import gzip
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from activities._transport import AiohttpTransport
+from tests.pki import make_pki
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 
@@ -189,3 +192,23 @@ async def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_ho
         "GET http://erp.example:8080/v1/orders?k=1 HTTP/1.1",
         "GET /v1/orders HTTP/1.1",
     ]
+
+
+@pytest.mark.parametrize("trusted", ["our CA", "certifi's CAs (the default)", "another CA"])
+async def test_the_server_certificate_is_verified(tmp_path: Path, trusted: str) -> None:
+    """A Dify or ERP over HTTPS: its certificate must chain to a CA the transport trusts (by
+    default certifi's, as httpx's own pool), and name the host."""
+    pki = make_pki(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(pki.cert, pki.key)
+    state = Server()
+    listener = await asyncio.start_server(state.handle, "127.0.0.1", 0, ssl=served)
+    url = f"https://localhost:{listener.sockets[0].getsockname()[1]}/"
+    verify = {"our CA": pki.ca, "another CA": pki.stranger}.get(trusted)
+    context = ssl.create_default_context(cafile=verify) if verify else None
+    async with listener, httpx.AsyncClient(transport=AiohttpTransport(context)) as client:
+        if trusted == "our CA":
+            assert (await client.get(url)).json() == {"ok": True}
+        else:
+            with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+                await client.get(url)
