@@ -298,7 +298,9 @@ async def measure(
         await wait_for_port(ports[name])
     client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
     headers = {"X-API-Key": BENCH_KEY}
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2)
+    # idle connections dropped before the API's own keep-alive timeout (uvicorn's 5 s) ends
+    # them: at the same 5 s, a request sent as the API closed its connection failed (ReadError)
+    limits = httpx.Limits(max_connections=CONCURRENCY * 2, keepalive_expiry=2.0)
     base = f"http://127.0.0.1:{ports['api']}"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as api:
         await e2e_throughput(api, client, 10)  # warm-up
@@ -307,7 +309,9 @@ async def measure(
         figures.update(await bursts(api, client, count, everyone, ROUNDS))
         figures["history_bytes"] = await history_of_big_pdf(api, client)
     base = f"http://127.0.0.1:{ports['intake']}"
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as intake:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=60, limits=limits
+    ) as intake:
         await paced_intake(intake, None, 20, rate, "warm-up")
         label = "no run processed (intake alone)"
         figures["intake_alone_p99_ms"] = await paced_intake(intake, None, count, rate, label)
