@@ -39,53 +39,39 @@ from tests.helpers import by_reference, open_api
 RUNS = "/v1/orchestrations/sales-email/runs"
 
 
-class RefuseStarts(Interceptor):
-    """Temporal answering UNAVAILABLE to the next `times` workflow starts."""
+class Faults(Interceptor):
+    """Temporal answering UNAVAILABLE to the next `refused_starts` workflow starts, and "not
+    found" to the next `missed_describes` describes (as when a run starts, and the outbox marks it
+    started, between that answer and the reader's look at the database)."""
 
-    def __init__(self, times: int) -> None:
-        self.times = times
+    def __init__(self, refused_starts: int = 0, missed_describes: int = 0) -> None:
+        self.refused_starts = refused_starts
+        self.missed_describes = missed_describes
 
     def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        return _Refuse(next, self)
+        return _Faulty(next, self)
 
 
-class _Refuse(OutboundInterceptor):
-    def __init__(self, next: OutboundInterceptor, root: RefuseStarts) -> None:
+class _Faulty(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, faults: Faults) -> None:
         super().__init__(next)
-        self._root = root
+        self._faults = faults
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
-        if self._root.times > 0:
-            self._root.times -= 1
+        if self._faults.refused_starts > 0:
+            self._faults.refused_starts -= 1
             raise RPCError("Temporal is unavailable (injected)", RPCStatusCode.UNAVAILABLE, b"")
         return await super().start_workflow(input)
 
-
-class LateDescribe(Interceptor):
-    """Temporal's first answer to a describe is "not found": as when the run starts (and the outbox
-    marks it started) between that answer and the reader's look at the database."""
-
-    def __init__(self) -> None:
-        self.answered = False
-
-    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        return _Late(next, self)
-
-
-class _Late(OutboundInterceptor):
-    def __init__(self, next: OutboundInterceptor, root: LateDescribe) -> None:
-        super().__init__(next)
-        self._root = root
-
     async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
-        if not self._root.answered:
-            self._root.answered = True
+        if self._faults.missed_describes > 0:
+            self._faults.missed_describes -= 1
             raise RPCError("workflow not found (injected)", RPCStatusCode.NOT_FOUND, b"")
         return await super().describe_workflow(input)
 
 
 def refusing_client(env: WorkflowEnvironment, times: int) -> Client:
-    return intercepted(env, RefuseStarts(times))
+    return intercepted(env, Faults(refused_starts=times))
 
 
 def intercepted(env: WorkflowEnvironment, interceptor: Interceptor) -> Client:
@@ -219,10 +205,10 @@ async def test_a_run_started_while_it_is_read_is_found(
     finally:
         dispatcher.cancel()
         await asyncio.gather(dispatcher, return_exceptions=True)
-    late = LateDescribe()
+    late = Faults(missed_describes=1)
     with Session(engine) as session:
         assert session.get(RunRecord, answer.workflow_id) is None
         run = await read_run(intercepted(dev_env, late), session, answer.workflow_id)
-    assert late.answered
+    assert late.missed_describes == 0  # the first describe was answered "not found"
     assert run is not None and run.workflow_id == answer.workflow_id
     assert run.status in (RunStatus.RUNNING, RunStatus.MANUAL_REVIEW)
