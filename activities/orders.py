@@ -1,13 +1,14 @@
 """The order guard as a step: a draft checked against masterdata and earlier orders."""
 
+import functools
 from dataclasses import replace
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Executable
 from sqlmodel import col, select
 from temporalio import activity
 
 from matching.snapshot import MasterdataCache
-from models.db import insert_or
+from models.db import bound, insert_or
 from models.masterdata import utcnow
 from models.orders import Finding, FindingCode
 from models.results import OrderCheckInput, OrderCheckResult
@@ -62,13 +63,14 @@ class OrderActivities:
             col(OrderedContract.contract_no) == contract_no,
         )
         row = None
+        mine = {
+            "customer_id": customer_id, "contract_no": contract_no,
+            "workflow_id": input.workflow_id, "sales_order_no": "", "created_at": utcnow(),
+        }  # fmt: skip
         with self._engine.begin() as connection:
-            claim = insert_or(connection, OrderedContract).values(
-                customer_id=customer_id, contract_no=contract_no,
-                workflow_id=input.workflow_id, sales_order_no="", created_at=utcnow(),
-            )  # fmt: skip
+            claim = _claim(connection.dialect.name)
             for _ in range(3):  # a claim let go between our insert and our read: try again
-                if connection.execute(claim.on_conflict_do_nothing()).rowcount:
+                if connection.execute(claim, mine).rowcount:
                     return None  # claimed: one statement, no read first
                 row = connection.execute(holder).first()
                 if row is not None:
@@ -83,3 +85,11 @@ class OrderActivities:
             code=FindingCode.DUPLICATE_CONTRACT,
             message=f"contract {contract_no} of {customer_id} {held}",
         )
+
+
+@functools.cache
+def _claim(dialect: str) -> Executable:
+    """The claim's INSERT, built once (`bound`); each claim's row goes in as parameters."""
+    return (
+        insert_or(dialect, OrderedContract).values(bound(OrderedContract)).on_conflict_do_nothing()
+    )

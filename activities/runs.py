@@ -135,8 +135,7 @@ def _run_upsert(dialect: str, columns: tuple[str, ...], with_blobs: bool) -> Exe
 
 @functools.cache
 def _order_insert(dialect: str) -> Executable:
-    names = ("key", "workflow_id", "sales_order_no", "result", "created_at")
-    row = insert_or(dialect, IdempotencyRecord).values(bound(IdempotencyRecord, names))
+    row = insert_or(dialect, IdempotencyRecord).values(bound(IdempotencyRecord))
     return row.on_conflict_do_nothing(index_elements=["key"])
 
 
@@ -152,8 +151,7 @@ def _claims_settled(ordered: bool) -> Executable:
 
 @functools.cache
 def _contract_upsert(dialect: str) -> Executable:
-    names = ("customer_id", "contract_no", "workflow_id", "sales_order_no", "created_at")
-    row = insert_or(dialect, OrderedContract).values(bound(OrderedContract, names))
+    row = insert_or(dialect, OrderedContract).values(bound(OrderedContract))
     return row.on_conflict_do_update(
         index_elements=["customer_id", "contract_no"],
         set_={"workflow_id": row.excluded.workflow_id,
