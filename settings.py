@@ -208,7 +208,8 @@ class Settings(BaseSettings):
     worker_nice: int = Field(default=10, ge=0, le=19)
     # the Temporal dev server that `mcs dev` (and the benches) start runs lowered by this much too:
     # it does the runs' work beside the API on one host (at 100 emails/s on 2 cores, intake p99
-    # 35-72 ms -> 17 ms); a Temporal of its own (MCS_TEMPORAL_ADDRESS) is not touched
+    # while runs go, median 45 ms over four runs -> 31 ms over seven); a Temporal of its own is not
+    # touched
     temporal_nice: int = Field(default=10, ge=0, le=19)
     mailbox_quarantine: str = ""  # folder for messages that cannot be taken ("": mark per `after`)
     payload_key: str = Field(default="", repr=False)  # id:base64key[,id:base64key...]
