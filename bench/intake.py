@@ -58,7 +58,8 @@ async def filled(provider: str, count: int) -> AsyncIterator[MailboxConfig]:
         port = free_port()
         mcs = str(Path(sys.executable).parent / "mcs")
         command = [mcs, "sandbox", "graph", "--port", str(port)]
-        server = spawn(command, Path(tempfile.gettempdir()) / "mcs-graph-sim.log")
+        logs = Path(tempfile.mkdtemp(prefix="mcs-bench-graph-"))
+        server = spawn(command, logs / "graph.log")
         url, user = f"http://127.0.0.1:{port}", "bench@contoso.example"
         try:
             await wait_for_port(port)
@@ -76,6 +77,7 @@ async def filled(provider: str, count: int) -> AsyncIterator[MailboxConfig]:
             )  # fmt: skip
         finally:
             stop_process(server)
+        shutil.rmtree(logs, ignore_errors=True)  # kept when the bench stops on an error: its log
         return
     with dovecot_server() as imap:
         mailbox = MailboxConfig(
