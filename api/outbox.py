@@ -8,17 +8,18 @@ process or after a crash attaches to the run that exists.
 """
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, bindparam, exists, func, literal, update
+from sqlalchemy import Engine, Executable, bindparam, exists, func, update
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from mail.send import Mailer
-from models.db import insert_or
+from models.db import bound, insert_or
 from models.email import EmailEvent, workflow_id_for
 from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus, StartRefused
 from models.masterdata import aware, utcnow
@@ -97,26 +98,16 @@ class Outbox:
 
     def _record(self, workflow_id: str, event: EmailEvent) -> bool:
         """Insert the entry; False when this email was accepted before (here or from a mailbox).
-
-        One statement, committed as it runs (`INSERT ... SELECT ... WHERE NOT EXISTS ... ON
-        CONFLICT DO NOTHING`): on PostgreSQL a read, an insert and their transaction were five
-        round trips with the pool's ping, now two; on a busy host each waits for the database's
-        process to be scheduled."""
+        One statement, committed as it runs (`_unless_known`): on PostgreSQL a read, an insert
+        and their transaction were five round trips with the pool's ping, now two."""
         entry = OutboxEntry(
-            workflow_id=workflow_id,
-            message_id=event.message_id,
-            task_queue=self._task_queue,
-            event=event.model_dump_json(),
-            next_attempt_at=utcnow() + self._grace,
-        ).model_dump()
-        table = OutboxEntry.__table__  # type: ignore[attr-defined]
-        row = select(*(literal(value, table.c[name].type) for name, value in entry.items()))
-        mailbox = exists().where(col(IngestedMessage.workflow_id) == workflow_id)
+            workflow_id=workflow_id, message_id=event.message_id, task_queue=self._task_queue,
+            event=event.model_dump_json(), next_attempt_at=utcnow() + self._grace,
+        ).model_dump()  # fmt: skip
         with self._engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            unless_known = row.where(~mailbox)
-            insert = insert_or(connection, OutboxEntry).from_select(list(entry), unless_known)
-            return bool(connection.execute(insert.on_conflict_do_nothing()).rowcount)
+            insert = _unless_known(connection.dialect.name, tuple(entry))
+            return bool(connection.execute(insert, {**entry, "known": workflow_id}).rowcount)
 
     async def _duplicate(self, workflow_id: str) -> SubmitAnswer:
         """The answer for an email accepted before: the run's status as Temporal knows it (an entry
@@ -246,3 +237,13 @@ class Outbox:
                 .where(col(OutboxEntry.workflow_id) == workflow_id)
                 .values(updated_at=utcnow(), **values)
             )
+
+
+@functools.cache
+def _unless_known(dialect: str, columns: tuple[str, ...]) -> Executable:
+    """INSERT ... SELECT ... WHERE NOT EXISTS (a mailbox took it: `known`) ON CONFLICT DO
+    NOTHING, built once (`bound`); each entry's values go in as parameters."""
+    values = bound(OutboxEntry, columns)
+    mailbox = exists().where(col(IngestedMessage.workflow_id) == bindparam("known"))
+    row = select(*values.values()).where(~mailbox)
+    return insert_or(dialect, OutboxEntry).from_select(list(values), row).on_conflict_do_nothing()

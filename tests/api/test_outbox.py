@@ -26,8 +26,8 @@ from api.outbox import Outbox
 from api.runs import QUEUED_STEP, read_run
 from models.codec import PLAIN_CONVERTER
 from models.db import make_engine
-from models.email import EmailEvent
-from models.ingest import OutboxEntry, OutboxStatus
+from models.email import EmailEvent, workflow_id_for
+from models.ingest import IngestedMessage, OutboxEntry, OutboxStatus
 from models.migrate import upgrade
 from models.runs import RunRecord, RunStatus
 from sandbox.demo import make_email, unmatched_filename
@@ -212,3 +212,28 @@ async def test_a_run_started_while_it_is_read_is_found(
     assert late.missed_describes == 0  # the first describe was answered "not found"
     assert run is not None and run.workflow_id == answer.workflow_id
     assert run.status in (RunStatus.RUNNING, RunStatus.MANUAL_REVIEW)
+
+
+async def test_an_email_a_mailbox_took_is_a_duplicate_over_http(
+    dev_settings: Settings, dev_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    """The same email taken from a mailbox first: accepted over HTTP it is a duplicate, and no
+    outbox entry (a second run) is recorded; another email still is."""
+    email = unique_email(dev_settings)
+    taken = workflow_id_for(email.message_id)
+    with Session(engine) as session:
+        session.add(
+            IngestedMessage(
+                mailbox="sales", folder="INBOX", uidvalidity=1, uid=1,
+                content_sha256=uuid.uuid4().hex, message_id=email.message_id, workflow_id=taken,
+            )
+        )  # fmt: skip
+        session.commit()
+    outbox = Outbox(engine, dev_env.client, dev_settings.task_queue)
+    answer = await outbox.accept(email)
+    assert answer.duplicate and answer.workflow_id == taken
+    other = await outbox.accept(unique_email(dev_settings))
+    assert not other.duplicate
+    with Session(engine) as session:
+        assert session.get(OutboxEntry, taken) is None
+        assert session.get(OutboxEntry, other.workflow_id) is not None
