@@ -34,6 +34,7 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import percentile  # noqa: E402
 from bench.floor import Floor11Workflow, ShapeWorkflow, shape_of  # noqa: E402
 from devstack import (  # noqa: E402
     free_port,
@@ -53,11 +54,6 @@ BENCH_KEY = "bench-admin-key-0123456789"
 CONCURRENCY = 32
 PROFILE: Path | None = None  # --profile: where py-spy's samples of the MCS burst go
 ROUNDS = 1  # --rounds: the bursts taken in turn this often, each figure their median
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 async def submit(api: httpx.AsyncClient, pdf: bytes | None = None) -> tuple[str, float]:

@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import percentile  # noqa: E402
 from devstack import (  # noqa: E402
     free_port,
     load_demo_masterdata,
@@ -176,23 +177,19 @@ def report(
     print(f"SUCCESS with exactly 1 order: {exact} of {len(success)}")
     print(f"emails with 0 or 2+ orders, or an order without SUCCESS: {len(extra)} {extra}")
     print(f"ERP orders in all:            {len(orders)}")
-    done = sorted(ended.values()) or [0.0]
-    print(f"worker restart -> runs done:  p50 {quantile(done, 0.5):.1f} s, p90 "
-          f"{quantile(done, 0.9):.1f} s, last {done[-1]:.1f} s")  # fmt: skip
+    done = sorted(ended.values()) or [0.0]  # sorted: its last is the last run
+    print(f"worker restart -> runs done:  p50 {percentile(done, 0.5):.1f} s, p90 "
+          f"{percentile(done, 0.9):.1f} s, last {done[-1]:.1f} s")  # fmt: skip
     print(f"  the last run's retried steps (attempts): {retried}")
     reads = sorted(READS)
     if reads:
-        p50, p99 = quantile(reads, 0.5), quantile(reads, 0.99)
+        p50, p99 = percentile(reads, 0.5), percentile(reads, 0.99)
         slow = sum(1 for r in reads if r >= 1.0)
         print(
             f"run detail reads meanwhile:   {len(reads)}, p50 {p50 * 1000:.0f} ms, p99 "
             f"{p99 * 1000:.0f} ms, max {reads[-1]:.1f} s, {slow} of 1 s or more, "
             f"failed {len(FAILED_READS)} {sorted(set(FAILED_READS))}"
         )
-
-
-def quantile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 if __name__ == "__main__":
