@@ -138,11 +138,17 @@ def serve_metrics(settings: Settings) -> Runtime | None:
     return runtime
 
 
+def lower_priority(settings: Settings) -> None:
+    """Run this process at the CPU priority of MCS_WORKER_NICE (the API beside it answers
+    first)."""
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+
+
 async def run_worker(settings: Settings) -> None:
     """Serve the metrics, connect and run until cancelled (at the CPU priority of
     MCS_WORKER_NICE)."""
-    if settings.worker_nice:
-        os.nice(settings.worker_nice)
+    lower_priority(settings)
     client = await connect(settings, serve_metrics(settings))
     for schedule_id, change in (await sync_schedules(client, settings)).items():
         log.info("schedule %s %s", schedule_id, change)

@@ -1,14 +1,19 @@
 """Every bench starts from a fresh clone as the README says, so none can break silently: each
 answers --help, and each runs once at a tiny size (its figures are for people, not asserted)."""
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from devstack import spawn, stop_process
 from tests.helpers import binary
+from tests.test_devstack import thread_nices
 
 ROOT = Path(__file__).parent.parent.parent
 BENCHES = sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name != "__init__.py")
@@ -62,3 +67,26 @@ def test_the_intake_bench_reads_a_graph_mailbox() -> None:
     out = bench("intake.py", "--messages", "10", "--provider", "graph")
     assert "graph: ingested 10 messages" in out and "duplicate runs: 0 (must be 0)" in out, out
     assert "a further poll saw 0 messages" in out, out
+
+
+async def test_the_floor_worker_runs_at_the_mcs_workers_cpu_priority(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The floors compare work, not set-up: their worker lowers itself to MCS_WORKER_NICE as
+    `mcs worker` does, so neither side of a ratio gets the CPU first."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    address = dev_env.client.service_client.config.target_host
+    env = {**os.environ, "MCS_WORKER_NICE": "6"}
+    floor = spawn(
+        [sys.executable, str(ROOT / "bench" / "floor.py"), "--address", address],
+        tmp_path / "floor.log", env,
+    )  # fmt: skip
+    try:
+        for _ in range(200):  # it lowers itself as it starts
+            if floor.poll() is None and set(thread_nices(floor.pid)) == {min(ours + 6, 19)}:
+                break
+            await asyncio.sleep(0.05)
+        assert floor.poll() is None, (tmp_path / "floor.log").read_text()[-2000:]
+        assert set(thread_nices(floor.pid)) == {min(ours + 6, 19)}
+    finally:
+        stop_process(floor)
