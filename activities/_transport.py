@@ -46,11 +46,13 @@ def as_httpx(request: httpx.Request) -> Iterator[None]:
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session, opened on first use (in the running loop), keeping its connections
-    alive; `verify`: the TLS context (when None, httpx's default: `SSL_CERT_FILE`, else certifi's
-    CAs)."""
+    alive for `keepalive` seconds idle (below the server's own keep-alive timeout, a request is
+    never sent on a connection the server is closing); `verify`: the TLS context (when None,
+    httpx's default: `SSL_CERT_FILE`, else certifi's CAs)."""
 
-    def __init__(self, verify: ssl.SSLContext | None = None) -> None:
+    def __init__(self, verify: ssl.SSLContext | None = None, keepalive: float = 15.0) -> None:
         self._ssl = verify or httpx.create_ssl_context()
+        self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
         # HTTP(S)_PROXY and NO_PROXY, read once as httpx reads them. Not aiohttp's `trust_env`: it
         # reads the environment, and ~/.netrc in a thread, at every request
@@ -58,7 +60,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxy_of: dict[tuple[str, str], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl)
+        connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl, keepalive_timeout=self._keepalive)
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies

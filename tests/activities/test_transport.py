@@ -117,6 +117,21 @@ async def test_connections_are_kept_alive_and_redirects_left_to_httpx(
     assert server.connections == 1 and len(server.requests) == 6
 
 
+async def test_a_connection_idle_longer_than_the_keepalive_is_not_used_again(
+    server: Server,
+) -> None:
+    """A client of a server that drops idle connections after N seconds keeps them for less: the
+    next request after a pause goes over a new connection."""
+    async with httpx.AsyncClient(transport=AiohttpTransport(keepalive=0.2), timeout=5) as http:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(2):
+            assert (await http.get(url)).status_code == 200
+        assert server.connections == 1
+        await asyncio.sleep(0.6)
+        assert (await http.get(url)).status_code == 200
+        assert server.connections == 2 and len(server.requests) == 3
+
+
 @pytest.mark.parametrize(
     ("behaviour", "error"),
     [
