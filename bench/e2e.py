@@ -15,6 +15,7 @@ With --json the last line is one JSON object of these figures.
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import shutil
@@ -30,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from activities._transport import AiohttpTransport  # noqa: E402
 from bench import percentile  # noqa: E402
 from bench.floor import Floor11Workflow, ShapeWorkflow, shape_of  # noqa: E402
 from devstack import (  # noqa: E402
@@ -130,7 +133,10 @@ async def paced_intake(
     return percentile(latencies, 0.99)
 
 
-async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> float:
+async def e2e_throughput(
+    api: httpx.AsyncClient, client: Client, count: int, done: list[str] | None = None
+) -> float:
+    """Emails/s end to end; the runs' workflow ids go into `done`."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one() -> str:
@@ -141,19 +147,27 @@ async def e2e_throughput(api: httpx.AsyncClient, client: Client, count: int) -> 
         return workflow_id
 
     started = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(count)))
-    return count / (time.perf_counter() - started)
+    finished = await asyncio.gather(*(one() for _ in range(count)))
+    rate = count / (time.perf_counter() - started)
+    (done if done is not None else []).extend(finished)
+    return rate
 
 
 async def floor_throughput(
-    client: Client, count: int, task_queue: str, shape: list[str] | None = None
+    client: Client,
+    count: int,
+    task_queue: str,
+    shape: list[str] | None = None,
+    done: list[str] | None = None,
 ) -> float:
-    """Workflows/s of a floor: the shape floor when `shape` is given, else the 11-activity one."""
+    """Workflows/s of a floor: the shape floor when `shape` is given, else the 11-activity one;
+    the workflow ids go into `done`."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one() -> int:
         async with gate:
             workflow_id = f"floor-{uuid.uuid4()}"
+            (done if done is not None else []).append(workflow_id)
             if shape is None:
                 eleven = await client.start_workflow(
                     Floor11Workflow.run, id=workflow_id, task_queue=task_queue
@@ -167,6 +181,47 @@ async def floor_throughput(
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(count)))
     return count / (time.perf_counter() - started)
+
+
+# Where a run's time goes, from its history: the span between two adjacent events (markers left
+# out), by the pair of event types it lies between
+PHASES = {
+    (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED): (
+        "workflow tasks queued"
+    ),
+    (EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED): (
+        "workflow tasks running (local steps in them)"
+    ),
+    (EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED): (
+        "remote steps"
+    ),
+}
+
+
+def phases_of(history: WorkflowHistory) -> dict[str, float]:
+    """Seconds of one run in each phase, and in all (`run`)."""
+    marker = EventType.EVENT_TYPE_MARKER_RECORDED
+    events = [e for e in history.events if e.event_type != marker]
+    at = [e.event_time.ToNanoseconds() / 1e9 for e in events]
+    spent = dict.fromkeys(["run", *PHASES.values()], 0.0)
+    for i, (before, after) in enumerate(itertools.pairwise(events)):
+        phase = PHASES.get((before.event_type, after.event_type))
+        if phase:
+            spent[phase] += at[i + 1] - at[i]
+    spent["run"] = at[-1] - at[0]
+    return spent
+
+
+async def print_phases(client: Client, label: str, workflow_ids: list[str]) -> None:
+    """The median run's time in each phase, over the middle half of a burst (up to 40 runs):
+    what a run waits for, against what its steps take."""
+    middle = workflow_ids[len(workflow_ids) // 4 :][: max(1, min(40, len(workflow_ids) // 2))]
+    histories = [await client.get_workflow_handle(w).fetch_history() for w in middle]
+    spent = [phases_of(h) for h in histories]
+    shown = ", ".join(
+        f"{name} {statistics.median(s[name] for s in spent) * 1000:.0f}" for name in spent[0]
+    )
+    print(f"  where a run's time went ({label}, median of {len(spent)}, ms): {shown}")
 
 
 async def mcs_shape(api: httpx.AsyncClient, client: Client) -> list[str]:
@@ -239,8 +294,57 @@ def profiled(everyone: Processes, names: tuple[str, ...]) -> list["subprocess.Po
     ]
 
 
+async def step_seconds(metrics: int) -> float:
+    """Seconds the worker's steps have taken so far, every attempt (its histogram's sums)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{metrics}/metrics")).text
+    prefix = "orchestrator_step_duration_seconds_sum"
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
+    )
+
+
+async def mcs_burst(
+    api: httpx.AsyncClient,
+    client: Client,
+    count: int,
+    everyone: Processes,
+    first: bool,
+    metrics: int,
+) -> tuple[float, list[str], float]:
+    """Emails/s of one MCS burst (py-spy on the worker and API in the `first`), its runs' workflow
+    ids, and the steps' own seconds per run."""
+    spies = profiled(everyone, ("worker", "api")) if first else []
+    runs: list[str] = []
+    own = await step_seconds(metrics)
+    rate = await e2e_throughput(api, client, count, runs)
+    own = (await step_seconds(metrics) - own) / count
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        spy.wait(30)
+    return rate, runs, own
+
+
+def print_round(
+    turn: int, count: int, commands: int, rates: tuple[float, float, float], spent: list[Figures]
+) -> None:
+    mcs, floor, floor11 = rates
+    print(f"end to end, {count} emails, {CONCURRENCY} in flight (round {turn + 1}):")
+    print(f"  MCS {mcs:.1f} emails/s   floor of MCS's shape ({commands} commands)"
+          f" {floor:.1f} wf/s   ratio {mcs / floor:.2f}x (target >= 0.8x)")  # fmt: skip
+    print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {mcs / floor11:.2f}x"
+          " (target >= 1.25x)")  # fmt: skip
+    for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
+        print_cpu(f"during the {label} burst", used)
+
+
 async def bursts(
-    api: httpx.AsyncClient, client: Client, count: int, everyone: Processes, rounds: int = 1
+    api: httpx.AsyncClient,
+    client: Client,
+    count: int,
+    everyone: Processes,
+    rounds: int = 1,
+    metrics: int = 0,
 ) -> Figures:
     """The MCS burst, then each floor's, one after the other on the same server; `rounds` times
     in turn, each figure the median of its rounds: this machine's speed drifts by a fifth within
@@ -252,24 +356,19 @@ async def bursts(
     taken: list[Figures] = []
     for turn in range(rounds):
         cpu = [cpu_seconds(everyone)]
-        spies = profiled(everyone, ("worker", "api")) if turn == 0 else []
-        mcs = await e2e_throughput(api, client, count)
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
-            spy.wait(30)
+        mcs, runs, own = await mcs_burst(api, client, count, everyone, turn == 0, metrics)
         cpu.append(cpu_seconds(everyone))
-        floor = await floor_throughput(client, count, "floor", shape)
+        shaped: list[str] = []
+        floor = await floor_throughput(client, count, "floor", shape, shaped)
         cpu.append(cpu_seconds(everyone))
         floor11 = await floor_throughput(client, count, "floor")
         cpu.append(cpu_seconds(everyone))
         spent = [{n: cpu[i + 1][n] - cpu[i].get(n, 0.0) for n in cpu[i + 1]} for i in range(3)]
-        print(f"end to end, {count} emails, {CONCURRENCY} in flight (round {turn + 1}):")
-        print(f"  MCS {mcs:.1f} emails/s   floor of MCS's shape ({len(shape)} commands)"
-              f" {floor:.1f} wf/s   ratio {mcs / floor:.2f}x (target >= 0.8x)")  # fmt: skip
-        print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {mcs / floor11:.2f}x"
-              " (target >= 1.25x)")  # fmt: skip
-        for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
-            print_cpu(f"during the {label} burst", used)
+        print_round(turn, count, len(shape), (mcs, floor, floor11), spent)
+        if turn == 0:
+            await print_phases(client, "MCS", runs)
+            print(f"    the steps' own time (the worker's histogram), per run: {own * 1000:.0f}")
+            await print_phases(client, "shape floor", shaped)
         taken.append({
             "e2e_per_s": mcs, "floor_per_s": floor, "ratio": mcs / floor,
             "floor11_per_s": floor11, "ratio11": mcs / floor11,
@@ -287,27 +386,33 @@ async def bursts(
     return figures
 
 
+def bench_client(port: int) -> httpx.AsyncClient:
+    """The bench's client of an API: the worker's transport, which costs a fraction of httpx's own
+    pool (bench/http_client.py): the load generator shares the two cores with MCS, and its own
+    CPU is counted into the intake latency it reports. Idle connections are dropped before
+    uvicorn's 5 s keep-alive ends them: at the same 5 s, a request sent as the API closed its
+    connection failed (ReadError)."""
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"X-API-Key": BENCH_KEY},
+        timeout=60,
+        transport=AiohttpTransport(keepalive=2.0),
+    )
+
+
 async def measure(
     count: int, rate: float, ports: dict[str, int], address: str, everyone: Processes
 ) -> Figures:
     for name in ("api", "intake", "dify", "erp", "smtp"):
         await wait_for_port(ports[name])
     client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
-    headers = {"X-API-Key": BENCH_KEY}
-    # idle connections dropped before the API's own keep-alive timeout (uvicorn's 5 s) ends
-    # them: at the same 5 s, a request sent as the API closed its connection failed (ReadError)
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2, keepalive_expiry=2.0)
-    base = f"http://127.0.0.1:{ports['api']}"
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as api:
+    async with bench_client(ports["api"]) as api:
         await e2e_throughput(api, client, 10)  # warm-up
         label = "while the runs are processed"
         figures: Figures = {"intake_p99_ms": await paced_intake(api, client, count, rate, label)}
-        figures.update(await bursts(api, client, count, everyone, ROUNDS))
+        figures.update(await bursts(api, client, count, everyone, ROUNDS, ports["metrics"]))
         figures["history_bytes"] = await history_of_big_pdf(api, client)
-    base = f"http://127.0.0.1:{ports['intake']}"
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, timeout=60, limits=limits
-    ) as intake:
+    async with bench_client(ports["intake"]) as intake:
         await paced_intake(intake, None, 20, rate, "warm-up")
         label = "no run processed (intake alone)"
         figures["intake_alone_p99_ms"] = await paced_intake(intake, None, count, rate, label)
@@ -364,7 +469,8 @@ async def main(count: int, rate: float, database_url: str = "") -> Figures:
 
 
 async def on_stack(root: Path, count: int, rate: float, database_url: str) -> Figures:
-    ports = {n: free_port() for n in ("temporal", "ui", "api", "intake", "dify", "erp", "smtp")}
+    names = ("temporal", "ui", "api", "intake", "dify", "erp", "smtp", "metrics")
+    ports = {n: free_port() for n in names}
     settings = Settings(
         data_dir=root, temporal_port=ports["temporal"], temporal_ui_port=ports["ui"],
         database_url=database_url,
