@@ -6,7 +6,8 @@ own as MCS's database), then prints:
   - intake p50/p99 of `POST .../run` while submitting at --rate emails/s and runs are processed,
   - end-to-end emails/s for a burst of --emails, 32 in flight, and in the same run the workflows/s
     of a no-op workflow of MCS's own shape (bench/floor.py, read from a SUCCESS run's history)
-    and of eleven no-op activities, with the ratios and each worker's CPU per run (--rounds N:
+    and of eleven no-op activities, with the ratios, each worker's CPU per run and every
+    process's CPU per run of MCS against the shape floor (`cpu_ratio`) (--rounds N:
     the three bursts taken in turn N times, each figure their median),
   - the workflow history size of a run whose PDF is 5 MB (target < 64 KB).
 With --json the last line is one JSON object of these figures.
@@ -336,6 +337,10 @@ def print_round(
           " (target >= 1.25x)")  # fmt: skip
     for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
         print_cpu(f"during the {label} burst", used)
+    ours, shaped = (sum(used.values()) * 1000 / count for used in spent[:2])
+    print(f"  CPU per run, every process: MCS {ours:.0f} ms, shape floor {shaped:.0f} ms;"
+          f" floor / MCS {shaped / ours:.2f} (the ratio when both bursts keep the cores busy,"
+          " and steadier than it)")  # fmt: skip
 
 
 async def bursts(
@@ -376,13 +381,15 @@ async def bursts(
             "floor_cpu_ms_per_wf": spent[1]["floor"] * 1000 / count,
             "floor11_cpu_ms_per_wf": spent[2]["floor"] * 1000 / count,
             "temporal_cpu_ms_per_email": spent[0]["temporal"] * 1000 / count,
+            "cpu_ratio": sum(spent[1].values()) / sum(spent[0].values()),
         })  # fmt: skip
     figures = {name: statistics.median(t[name] for t in taken) for name in taken[0]}
     if rounds > 1:
         worker, floor11 = figures["worker_cpu_ms_per_email"], figures["floor11_cpu_ms_per_wf"]
         print(f"medians of {rounds} rounds: ratio {figures['ratio']:.2f}x, ratio11"
               f" {figures['ratio11']:.2f}x, worker {worker:.1f} ms per email,"
-              f" 11-activity floor {floor11:.1f} ms per wf")  # fmt: skip
+              f" 11-activity floor {floor11:.1f} ms per wf,"
+              f" CPU per run floor / MCS {figures['cpu_ratio']:.2f}")  # fmt: skip
     return figures
 
 

@@ -27,7 +27,7 @@ TINY = {
 }
 FIGURES = {
     "intake_p99_ms", "e2e_per_s", "floor_per_s", "ratio", "floor11_per_s", "ratio11",
-    "worker_cpu_ms_per_email", "floor11_cpu_ms_per_wf", "history_bytes",
+    "worker_cpu_ms_per_email", "floor11_cpu_ms_per_wf", "history_bytes", "cpu_ratio",
 }  # fmt: skip
 
 
