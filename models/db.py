@@ -72,15 +72,15 @@ def _cleaned(parameters: Parameters) -> Parameters:
     return type(parameters)(clean(value) for value in parameters)  # type: ignore[call-arg]
 
 
-def insert_or(on: Connection | str, model: type[SQLModel]) -> sqlite.Insert:
+def insert_or(dialect_name: str, model: type[SQLModel]) -> sqlite.Insert:
     """An INSERT of `model`'s table that can say what a conflict does (`on_conflict_do_nothing`,
     `on_conflict_do_update`): one statement where the ORM would read the row, then write it.
     Its result's `rowcount` says whether a row was written: SQLAlchemy keeps it only when asked
     (`preserve_rowcount`; without it, psycopg's result said -1 whether or not the row was
-    written). SQLite's and PostgreSQL's statements share that API; typed as SQLite's. `on`: the
-    connection, or its dialect's name (for a statement built once, see `bound`)."""
-    name = on if isinstance(on, str) else on.dialect.name
-    dialect = postgresql if name == "postgresql" else sqlite
+    written). SQLite's and PostgreSQL's statements share that API; typed as SQLite's. Given the
+    dialect's name (`connection.dialect.name`), not a connection: every caller builds its
+    statement once (`bound`)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(model.__table__)  # type: ignore[attr-defined]
     return cast(sqlite.Insert, statement.execution_options(preserve_rowcount=True))
 

@@ -86,7 +86,9 @@ def test_an_upsert_says_whether_it_wrote_its_row(
     written = []
     for _ in range(2):
         with engine.begin() as connection:
-            row = insert_or(connection, OrderedContract).values(**claim, created_at=utcnow())
+            row = insert_or(connection.dialect.name, OrderedContract).values(
+                **claim, created_at=utcnow()
+            )
             written.append(connection.execute(row.on_conflict_do_nothing()).rowcount)
     engine.dispose()
     assert written == [1, 0]
