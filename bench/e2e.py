@@ -150,7 +150,8 @@ async def e2e_throughput(
     started = time.perf_counter()
     finished = await asyncio.gather(*(one() for _ in range(count)))
     rate = count / (time.perf_counter() - started)
-    (done if done is not None else []).extend(finished)
+    if done is not None:
+        done.extend(finished)
     return rate
 
 
@@ -168,7 +169,8 @@ async def floor_throughput(
     async def one() -> int:
         async with gate:
             workflow_id = f"floor-{uuid.uuid4()}"
-            (done if done is not None else []).append(workflow_id)
+            if done is not None:
+                done.append(workflow_id)
             if shape is None:
                 eleven = await client.start_workflow(
                     Floor11Workflow.run, id=workflow_id, task_queue=task_queue
