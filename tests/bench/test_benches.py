@@ -24,6 +24,7 @@ TINY = {
     "faults.py": ["--emails", "4"],
     "touchless.py": ["--contracts", "12", "--customers", "2"],
     "http_client.py": ["--calls", "10", "--rounds", "1", "--json"],
+    "compare.py": ["--base", "HEAD", "--emails", "4", "--rounds", "1", "--json"],
 }
 FIGURES = {
     "intake_p99_ms", "e2e_per_s", "floor_per_s", "ratio", "floor11_per_s", "ratio11",
@@ -56,6 +57,10 @@ def test_every_bench_runs_at_a_tiny_size(name: str) -> None:
         figures = json.loads(out.strip().splitlines()[-1])
         assert FIGURES <= set(figures), figures
         assert figures["history_bytes"] < 65536
+    if name == "compare.py":  # both sides ran their bursts: the quotients are figures
+        figures = json.loads(out.strip().splitlines()[-1])
+        assert {"worker_ratio", "cpu_ratio", "rate_ratio"} <= set(figures), figures
+        assert figures["base_worker_ms"] > 0 and figures["head_worker_ms"] > 0
 
 
 def test_every_bench_but_the_floor_worker_has_a_tiny_size() -> None:
