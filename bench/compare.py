@@ -27,16 +27,23 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from bench.e2e import bench_client, cpu_seconds, e2e_throughput, stack, watched  # noqa: E402
+from bench.e2e import (  # noqa: E402
+    Processes,
+    bench_client,
+    cpu_between,
+    cpu_seconds,
+    e2e_throughput,
+    stack,
+    watched,
+)
 from devstack import free_port, spawn, stop_process, temporal_server, wait_for_port  # noqa: E402
 from models.codec import PLAIN_CONVERTER  # noqa: E402
 from settings import Settings  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("base", "head")
-Processes = dict[str, "subprocess.Popen[bytes]"]
 Round = dict[str, dict[str, float]]  # side -> figure -> value
 
 
@@ -85,8 +92,8 @@ async def burst(
     Temporal server and every process."""
     before = cpu_seconds(everyone)
     rate = await e2e_throughput(api, client, count)
-    after = cpu_seconds(everyone)
-    spent = {name: (after[name] - before.get(name, 0.0)) * 1000 / count for name in after}
+    used = cpu_between(before, cpu_seconds(everyone))
+    spent = {name: seconds * 1000 / count for name, seconds in used.items()}
     return {
         "emails/s": rate,
         "worker": spent[f"worker {side}"],

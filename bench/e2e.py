@@ -262,6 +262,11 @@ def cpu_seconds(processes: Processes) -> dict[str, float]:
     return used
 
 
+def cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two `cpu_seconds` readings."""
+    return {name: after[name] - before.get(name, 0.0) for name in after}
+
+
 def print_cpu(label: str, spent: dict[str, float]) -> None:
     shown = ", ".join(f"{n} {s:.1f}" for n, s in spent.items() if s >= 0.05)
     print(f"  CPU seconds {label}: {shown}")
@@ -370,7 +375,7 @@ async def bursts(
         cpu.append(cpu_seconds(everyone))
         floor11 = await floor_throughput(client, count, "floor")
         cpu.append(cpu_seconds(everyone))
-        spent = [{n: cpu[i + 1][n] - cpu[i].get(n, 0.0) for n in cpu[i + 1]} for i in range(3)]
+        spent = [cpu_between(cpu[i], cpu[i + 1]) for i in range(3)]
         print_round(turn, count, len(shape), (mcs, floor, floor11), spent)
         if turn == 0:
             await print_phases(client, "MCS", runs)
