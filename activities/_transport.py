@@ -44,6 +44,11 @@ def as_httpx(request: httpx.Request) -> Iterator[None]:
         raise mapped(f"{type(error).__name__}: {error}", request=request) from error
 
 
+# The keep-alive of a client of our own uvicorn apps (the API, the simulators): uvicorn drops an
+# idle connection after 5 s, and at the same 5 s a request sent as it closed failed (ReadError)
+UVICORN_CLIENT_KEEPALIVE = 2.0
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session, opened on first use (in the running loop), keeping its connections
     alive for `keepalive` seconds idle (below the server's own keep-alive timeout, a request is

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from activities._transport import AiohttpTransport
+from activities._transport import UVICORN_CLIENT_KEEPALIVE, AiohttpTransport
 from mail.filetypes import sniff_content_type
 from models.email import DOCX, PDF_CONTENT_TYPE, READABLE, XLSX
 from sandbox.faults import FaultState, fault_router
@@ -182,8 +182,9 @@ def _pdf_text(content: bytes) -> str:
 def create_app(contract_key: str, order_key: str) -> FastAPI:
     """The simulator app for the two MCS chatflows."""
     # MCS's transport: a fraction of httpx's CPU per download (the simulator shares the host with
-    # MCS in the benches); idle connections dropped before uvicorn's 5 s keep-alive drops them
-    http = httpx.AsyncClient(timeout=30, transport=AiohttpTransport(keepalive=2.0))
+    # MCS in the benches), idle connections dropped before the API's uvicorn drops them
+    transport = AiohttpTransport(keepalive=UVICORN_CLIENT_KEEPALIVE)
+    http = httpx.AsyncClient(timeout=30, transport=transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -29,6 +29,7 @@ TINY = {
 FIGURES = {
     "intake_p99_ms", "e2e_per_s", "floor_per_s", "ratio", "floor11_per_s", "ratio11",
     "worker_cpu_ms_per_email", "floor11_cpu_ms_per_wf", "history_bytes", "cpu_ratio",
+    "cpu_ceiling",
 }  # fmt: skip
 
 
@@ -95,3 +96,19 @@ async def test_the_floor_worker_runs_at_the_mcs_workers_cpu_priority(
         assert set(thread_nices(floor.pid)) == {min(ours + 6, 19)}
     finally:
         stop_process(floor)
+
+
+def test_the_ceiling_counts_only_what_an_mcs_burst_needs_beside_its_runs() -> None:
+    """Intake, the simulators and the bench's extra submissions are added to the floor's CPU;
+    MCS's worker and server are not (they are what the ceiling assumes no dearer than the floor's),
+    nor the intake-only API idling beside the burst."""
+    from bench.e2e import cpu_ceiling
+
+    mcs = {
+        "temporal": 9.0, "worker": 8.0, "api": 1.0, "dify": 0.6, "erp": 0.2, "smtp": 0.2,
+        "intake-only api": 0.1, "bench": 0.6,
+    }  # fmt: skip
+    floor = {"temporal": 8.0, "floor": 4.5, "bench": 0.3}
+    assert cpu_ceiling(mcs, floor) == pytest.approx(12.8 / (12.8 + 2.0 + 0.3))
+    assert cpu_ceiling({**mcs, "worker": 80.0, "temporal": 90.0}, floor) == cpu_ceiling(mcs, floor)
+    assert cpu_ceiling({**mcs, "bench": 0.1}, floor) == pytest.approx(12.8 / 14.8)
