@@ -350,24 +350,38 @@ def cpu_ceiling(mcs: Figures, floor: Figures) -> float:
     return floors / (floors + beside)
 
 
-def print_round(
-    turn: int, count: int, commands: int, rates: tuple[float, float, float], spent: list[Figures]
-) -> None:
+def round_figures(count: int, rates: tuple[float, float, float], spent: list[Figures]) -> Figures:
+    """One round's figures, from the three bursts' rates and each process's CPU seconds in them."""
     mcs, floor, floor11 = rates
+    return {
+        "e2e_per_s": mcs, "floor_per_s": floor, "ratio": mcs / floor,
+        "floor11_per_s": floor11, "ratio11": mcs / floor11,
+        "worker_cpu_ms_per_email": spent[0]["worker"] * 1000 / count,
+        "floor_cpu_ms_per_wf": spent[1]["floor"] * 1000 / count,
+        "floor11_cpu_ms_per_wf": spent[2]["floor"] * 1000 / count,
+        "temporal_cpu_ms_per_email": spent[0]["temporal"] * 1000 / count,
+        "cpu_ratio": sum(spent[1].values()) / sum(spent[0].values()),
+        "cpu_ceiling": cpu_ceiling(spent[0], spent[1]),
+    }  # fmt: skip
+
+
+def print_round(
+    turn: int, count: int, commands: int, figures: Figures, spent: list[Figures]
+) -> None:
+    mcs, floor, floor11 = (figures[f] for f in ("e2e_per_s", "floor_per_s", "floor11_per_s"))
     print(f"end to end, {count} emails, {CONCURRENCY} in flight (round {turn + 1}):")
     print(f"  MCS {mcs:.1f} emails/s   floor of MCS's shape ({commands} commands)"
-          f" {floor:.1f} wf/s   ratio {mcs / floor:.2f}x (target >= 0.8x)")  # fmt: skip
-    print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {mcs / floor11:.2f}x"
+          f" {floor:.1f} wf/s   ratio {figures['ratio']:.2f}x (target >= 0.8x)")  # fmt: skip
+    print(f"  floor of 11 no-op activities {floor11:.1f} wf/s   ratio {figures['ratio11']:.2f}x"
           " (target >= 1.25x)")  # fmt: skip
     for label, used in zip(("MCS", "shape floor", "11-activity floor"), spent, strict=True):
         print_cpu(f"during the {label} burst", used)
     ours, shaped = (sum(used.values()) * 1000 / count for used in spent[:2])
     print(f"  CPU per run, every process: MCS {ours:.0f} ms, shape floor {shaped:.0f} ms;"
-          f" floor / MCS {shaped / ours:.2f} (the ratio when both bursts keep the cores busy,"
-          " and steadier than it)")  # fmt: skip
-    ceiling = cpu_ceiling(spent[0], spent[1])
+          f" floor / MCS {figures['cpu_ratio']:.2f} (the ratio when both bursts keep the cores"
+          " busy, and steadier than it)")  # fmt: skip
     print(f"  ceiling of that quotient (MCS's worker and the server no dearer than the floor's,"
-          f" intake and simulators as measured): {ceiling:.2f}")  # fmt: skip
+          f" intake and simulators as measured): {figures['cpu_ceiling']:.2f}")  # fmt: skip
 
 
 async def bursts(
@@ -396,21 +410,12 @@ async def bursts(
         floor11 = await floor_throughput(client, count, "floor")
         cpu.append(cpu_seconds(everyone))
         spent = [cpu_between(cpu[i], cpu[i + 1]) for i in range(3)]
-        print_round(turn, count, len(shape), (mcs, floor, floor11), spent)
+        taken.append(round_figures(count, (mcs, floor, floor11), spent))
+        print_round(turn, count, len(shape), taken[-1], spent)
         if turn == 0:
             await print_phases(client, "MCS", runs)
             print(f"    the steps' own time (the worker's histogram), per run: {own * 1000:.0f}")
             await print_phases(client, "shape floor", shaped)
-        taken.append({
-            "e2e_per_s": mcs, "floor_per_s": floor, "ratio": mcs / floor,
-            "floor11_per_s": floor11, "ratio11": mcs / floor11,
-            "worker_cpu_ms_per_email": spent[0]["worker"] * 1000 / count,
-            "floor_cpu_ms_per_wf": spent[1]["floor"] * 1000 / count,
-            "floor11_cpu_ms_per_wf": spent[2]["floor"] * 1000 / count,
-            "temporal_cpu_ms_per_email": spent[0]["temporal"] * 1000 / count,
-            "cpu_ratio": sum(spent[1].values()) / sum(spent[0].values()),
-            "cpu_ceiling": cpu_ceiling(spent[0], spent[1]),
-        })  # fmt: skip
     figures = {name: statistics.median(t[name] for t in taken) for name in taken[0]}
     if rounds > 1:
         worker, floor11 = figures["worker_cpu_ms_per_email"], figures["floor11_cpu_ms_per_wf"]
